@@ -1,0 +1,3 @@
+// Elementwise inner loops compiled for the 'portable' ISA level (flags set in CMakeLists.txt).
+#define KILN_ISA_NS portable
+#include "elementwise_impl.inc"
