@@ -1,0 +1,333 @@
+// The Tensor class: a typed, strided view of native storage on one device.
+import { resolveDevice, type Device, type DeviceSpec } from './device';
+import { checkDType, dtypeCode, dtypeSize, isFloatDType, typedArrayOf, type DType, type TypedArrayFor } from './dtype';
+import { DisposedError, ShapeError, ValueError } from './errors';
+import { track, untrack } from './lifetime';
+import { native, type NativeView } from './native';
+import * as elementwise from './ops/elementwise';
+import { checkShape, contiguousStrides, formatShape, isContiguous, sizeOf } from './shape';
+import { StorageRef } from './storage';
+
+/** Nested number arrays, as returned by toArray(). */
+export type NestedArray = number | NestedArray[];
+
+/** Target of Tensor.to(): a device, or a dtype and/or a device. */
+export type ToTarget = Device | { dtype?: DType; device?: Device };
+
+interface TensorInit<D extends DType> {
+  storage: StorageRef; // already retained for this tensor
+  shape: readonly number[];
+  strides: readonly number[];
+  offset: number;
+  dtype: D;
+  device: DeviceSpec;
+}
+
+export class Tensor<D extends DType = DType> {
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  readonly dtype: D;
+  /** 'cpu' or 'cuda:N'. */
+  readonly device: Device;
+  /** Number of elements. */
+  readonly size: number;
+  /** @internal Element strides into the storage. */
+  readonly strides: readonly number[];
+  /** @internal Element offset into the storage. */
+  readonly offset: number;
+  /** Whether autograd records ops on this tensor (set at creation or with requiresGrad_()). */
+  requiresGrad = false;
+  /** @internal */
+  readonly deviceSpec: DeviceSpec;
+  private storageRef: StorageRef | null;
+
+  /** @internal Use kiln.tensor(), zeros(), ... to create tensors. */
+  constructor(init: TensorInit<D>) {
+    this.shape = Object.freeze(init.shape.slice());
+    this.strides = Object.freeze(init.strides.slice());
+    this.offset = init.offset;
+    this.dtype = init.dtype;
+    this.deviceSpec = init.device;
+    this.device = init.device.name;
+    this.size = sizeOf(init.shape);
+    this.storageRef = init.storage;
+    track(this, init.storage);
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  get isDisposed(): boolean {
+    return this.storageRef === null;
+  }
+
+  /** "float32[2, 3] on cpu" — used in error messages. */
+  describe(): string {
+    return `${this.dtype}${formatShape(this.shape)} on ${this.device}`;
+  }
+
+  toString(): string {
+    return `Tensor(${this.describe()}${this.isDisposed ? ', disposed' : ''})`;
+  }
+
+  /** Frees this tensor's hold on its storage. Idempotent. */
+  dispose(): void {
+    if (this.storageRef === null) return;
+    const s = this.storageRef;
+    this.storageRef = null;
+    untrack(this, s);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Marks the tensor as a leaf that autograd should track. Returns this. */
+  requiresGrad_(flag = true): this {
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  /** @internal The live storage (throws DisposedError naming `op` after dispose). */
+  storage(op: string): StorageRef {
+    if (this.storageRef === null) {
+      throw new DisposedError(`kiln: ${op}: tensor ${this.describe()} has been disposed`);
+    }
+    return this.storageRef;
+  }
+
+  /** @internal The operand the addon's kernels take. */
+  view(op: string): NativeView {
+    return [this.storage(op).native, dtypeCode(this.dtype), this.shape, this.strides, this.offset];
+  }
+
+  /** @internal True when the elements are packed row-major (any offset). */
+  get isContiguous(): boolean {
+    return isContiguous(this.shape, this.strides);
+  }
+
+  // ---- conversions --------------------------------------------------------------
+
+  /** A copy converted to `dtype` (round to nearest even; see README "Casting"). Same dtype: a new view. */
+  cast<T extends DType>(dtype: T): Tensor<T> {
+    const target = checkDType('cast', dtype);
+    if (target === (this.dtype as DType)) return this.shareView() as unknown as Tensor<T>;
+    const out = emptyTensor(this.shape, target, this.deviceSpec) as Tensor<T>;
+    runInto('cast', this.dtype, [this], out);
+    return out;
+  }
+
+  /** Moves (copies) to a device and/or converts the dtype. Unchanged: a new view of the same storage. */
+  to(target: Device): Tensor<D>;
+  to<T extends DType = D>(target: { dtype?: T; device?: Device }): Tensor<T>;
+  to(target: ToTarget): Tensor {
+    const spec = typeof target === 'string' || target === undefined ? { device: target } : target;
+    if (spec === null || typeof spec !== 'object') throw new ValueError(`kiln: to: expected a device or { dtype, device }, got ${String(target)}`);
+    const device = spec.device === undefined ? this.deviceSpec : resolveDevice('to', spec.device);
+    const dtype = spec.dtype === undefined ? this.dtype : checkDType('to', spec.dtype);
+    this.storage('to');
+    if (device.name === this.device) return dtype === this.dtype ? this.shareView() : this.cast(dtype);
+    // Convert on the source device first (fewer bytes cross when narrowing), then copy packed bytes.
+    const packed = dtype === this.dtype ? this.contiguous() : this.cast(dtype);
+    try {
+      const out = emptyTensor(packed.shape, dtype, device);
+      try {
+        const esize = dtypeSize(dtype);
+        native.copy(out.storage('to').native, 0, packed.storage('to').native, packed.offset * esize, packed.size * esize);
+      } catch (e) {
+        out.dispose();
+        throw e;
+      }
+      return out;
+    } finally {
+      packed.dispose();
+    }
+  }
+
+  /** Same elements in a new shape (one entry may be -1). A view when contiguous, else a copy. */
+  reshape(shape: readonly number[]): Tensor<D> {
+    const target = inferShape('reshape', shape, this);
+    if (!this.isContiguous) {
+      const c = this.contiguous();
+      try {
+        return c.reshape(target);
+      } finally {
+        c.dispose();
+      }
+    }
+    return new Tensor({
+      storage: this.storage('reshape').retain(),
+      shape: target,
+      strides: contiguousStrides(target),
+      offset: this.offset,
+      dtype: this.dtype,
+      device: this.deviceSpec,
+    });
+  }
+
+  /** Row-major packed elements: a new view when already contiguous, else a copy. */
+  contiguous(): Tensor<D> {
+    if (this.isContiguous) return this.shareView();
+    return this.clone();
+  }
+
+  /** A contiguous copy with its own storage. */
+  clone(): Tensor<D> {
+    const out = emptyTensor(this.shape, this.dtype, this.deviceSpec);
+    runInto('cast', this.dtype, [this], out);
+    return out;
+  }
+
+  // ---- readback -------------------------------------------------------------------
+
+  /** A copy of the elements in row-major order (see DataTypeMap for the array type). */
+  dataSync(): TypedArrayFor<D> {
+    this.storage('dataSync');
+    const src = this.isContiguous ? this : this.contiguous();
+    try {
+      const esize = dtypeSize(this.dtype);
+      const buf = native.read(src.storage('dataSync').native, src.offset * esize, src.size * esize);
+      return typedArrayOf(this.dtype, buf);
+    } finally {
+      if (src !== this) src.dispose();
+    }
+  }
+
+  /** Like dataSync(), as a Promise (the copy is taken at the call). */
+  data(): Promise<TypedArrayFor<D>> {
+    try {
+      return Promise.resolve(this.dataSync());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** The elements as JS numbers (exact), nested by shape; a number for 0-d tensors. */
+  toArray(): NestedArray {
+    const flat = this.numbers('toArray');
+    if (this.shape.length === 0) return flat[0];
+    const build = (dim: number, start: number): NestedArray[] => {
+      const n = this.shape[dim];
+      const out = new Array<NestedArray>(n);
+      if (dim === this.shape.length - 1) {
+        for (let i = 0; i < n; ++i) out[i] = flat[start + i];
+        return out;
+      }
+      const step = sizeOf(this.shape.slice(dim + 1));
+      for (let i = 0; i < n; ++i) out[i] = build(dim + 1, start + i * step);
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    this.storage('item');
+    if (this.size !== 1) {
+      throw new ShapeError(`kiln: item: tensor ${this.describe()} has ${this.size} elements; item() needs exactly one`);
+    }
+    return this.numbers('item')[0];
+  }
+
+  private numbers(op: string): ArrayLike<number> {
+    this.storage(op);
+    const raw = this.dataSync() as ArrayBufferView & ArrayLike<number>;
+    if (this.dtype === 'float32' || !isFloatDType(this.dtype)) return raw;
+    return native.decode(raw, dtypeCode(this.dtype));
+  }
+
+  // ---- elementwise ops -------------------------------------------------------------
+
+  add(other: Tensor<D> | number): Tensor<D> {
+    return elementwise.add(this, other);
+  }
+  sub(other: Tensor<D> | number): Tensor<D> {
+    return elementwise.sub(this, other);
+  }
+  mul(other: Tensor<D> | number): Tensor<D> {
+    return elementwise.mul(this, other);
+  }
+  div(other: Tensor<D> | number): Tensor<D> {
+    return elementwise.div(this, other);
+  }
+  maximum(other: Tensor<D> | number): Tensor<D> {
+    return elementwise.maximum(this, other);
+  }
+  minimum(other: Tensor<D> | number): Tensor<D> {
+    return elementwise.minimum(this, other);
+  }
+
+  private shareView(): Tensor<D> {
+    return new Tensor({
+      storage: this.storage('view').retain(),
+      shape: this.shape,
+      strides: this.strides,
+      offset: this.offset,
+      dtype: this.dtype,
+      device: this.deviceSpec,
+    });
+  }
+}
+
+/** @internal A new contiguous tensor with uninitialised storage. */
+export function emptyTensor<D extends DType>(shape: readonly number[], dtype: D, device: DeviceSpec): Tensor<D> {
+  const storage = StorageRef.allocate(device, sizeOf(shape) * dtypeSize(dtype));
+  return new Tensor({ storage, shape, strides: contiguousStrides(shape), offset: 0, dtype, device });
+}
+
+/** @internal Runs kernel `op` (keyed by `keyDType`) from inputs into `out`; disposes `out` if it throws. */
+export function runInto(op: string, keyDType: DType, inputs: readonly Tensor[], out: Tensor, ints: number[] | null = null, floats: number[] | null = null): void {
+  try {
+    native.run(op, dtypeCode(keyDType), inputs.map((t) => t.view(op)), [out.view(op)], ints, floats);
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
+}
+
+/** Checks a reshape target against `t`'s size, resolving a single -1. */
+function inferShape(op: string, shape: readonly number[], t: Tensor): number[] {
+  if (!Array.isArray(shape)) throw new ShapeError(`kiln: ${op}: shape must be an array, got ${String(shape)}`);
+  const infer = shape.indexOf(-1);
+  if (infer !== shape.lastIndexOf(-1)) throw new ShapeError(`kiln: ${op}: shape ${formatShape(shape)} has more than one -1`);
+  const known = shape.map((d) => (d === -1 ? 1 : d));
+  checkShape(op, known);
+  const rest = sizeOf(known);
+  const target = known.slice();
+  if (infer >= 0) {
+    if (rest === 0 || t.size % rest !== 0) {
+      throw new ShapeError(`kiln: ${op}: cannot reshape ${t.describe()} (${t.size} elements) to ${formatShape(shape)}`);
+    }
+    target[infer] = t.size / rest;
+  } else if (rest !== t.size) {
+    throw new ShapeError(`kiln: ${op}: cannot reshape ${t.describe()} (${t.size} elements) to ${formatShape(shape)} (${rest} elements)`);
+  }
+  return target;
+}
+
+/**
+ * A view of `t`'s storage with explicit shape, element strides and element
+ * offset (like torch.as_strided). Every addressed element must lie inside the
+ * storage; strides must be non-negative. Mostly for tests and advanced use.
+ */
+export function asStrided<D extends DType>(t: Tensor<D>, shape: readonly number[], strides: readonly number[], offset = 0): Tensor<D> {
+  const op = 'asStrided';
+  const dims = checkShape(op, shape);
+  const storage = t.storage(op);
+  if (!Array.isArray(strides) || strides.length !== dims.length || strides.some((s) => !Number.isSafeInteger(s) || s < 0)) {
+    throw new ShapeError(`kiln: ${op}: strides ${String(strides)} must be ${dims.length} non-negative integers for shape ${formatShape(dims)}`);
+  }
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new ShapeError(`kiln: ${op}: offset must be a non-negative integer, got ${offset}`);
+  if (sizeOf(dims) > 0) {
+    let last = offset;
+    for (let i = 0; i < dims.length; ++i) last += (dims[i] - 1) * strides[i];
+    const capacity = storage.bytes / dtypeSize(t.dtype);
+    if (last >= capacity) {
+      throw new ShapeError(
+        `kiln: ${op}: shape ${formatShape(dims)} with strides ${formatShape(strides)} and offset ${offset} reaches element ${last}, beyond the ${capacity} elements of ${t.describe()}'s storage`,
+      );
+    }
+  }
+  return new Tensor({ storage: storage.retain(), shape: dims, strides, offset, dtype: t.dtype, device: t.deviceSpec });
+}
