@@ -12,6 +12,7 @@
 #   2. cuda-tests:    build/kiln_native_tests cuda            (timed)
 #   3. cuda-memcheck: the same under compute-sanitizer memcheck
 #   4. addon-info:    the addon loads and sees the GPU (only when node is on PATH)
+#   5. js-smoke:      scripts/gpu-smoke.cjs through the public API (needs node and dist/)
 # Full logs go to $OUT when set (they come back from the device tool), else to
 # a temporary folder. Ends with a summary table; exits 1 when a check failed.
 set -uo pipefail
@@ -104,6 +105,13 @@ if command -v node >/dev/null 2>&1 && [ -f build/Release/kiln.node ]; then
   record addon-info "$r" "$(elapsed "$t0" "$(now)")"
 else
   record addon-info n/a 0
+fi
+
+if command -v node >/dev/null 2>&1 && [ -f dist/cjs/index.js ] && [ -d node_modules/node-gyp-build ]; then
+  run_check js-smoke 120 node scripts/gpu-smoke.cjs
+  grep -E '^(ok  |FAIL)' "$LOG_DIR/js-smoke.log" | head -n 60
+else
+  record js-smoke n/a 0
 fi
 
 echo
