@@ -25,6 +25,13 @@ export interface NativeInfo {
   };
 }
 
+export interface HostAllocatorStats {
+  /** Bytes of freed large blocks kept for reuse. */
+  cachedBytes: number;
+  largeAllocations: number;
+  cacheHits: number;
+}
+
 export interface CudaAllocatorStats {
   allocatedBytes: number;
   reservedBytes: number;
@@ -45,6 +52,8 @@ interface Addon {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   setIsa(level: string): void;
+  hostStats(): HostAllocatorStats;
+  hostEmptyCache(): void;
   cudaStats(device: number): CudaAllocatorStats;
   cudaEmptyCache(device: number): void;
   cudaSynchronize(device: number): void;
@@ -106,6 +115,8 @@ export const native = {
   setNumThreads: (n: number): void => call(() => get().setNumThreads(n)),
   getNumThreads: (): number => call(() => get().getNumThreads()),
   setIsa: (level: string): void => call(() => get().setIsa(level)),
+  hostStats: (): HostAllocatorStats => call(() => get().hostStats()),
+  hostEmptyCache: (): void => call(() => get().hostEmptyCache()),
   cudaStats: (device: number): CudaAllocatorStats => call(() => get().cudaStats(device)),
   cudaEmptyCache: (device: number): void => call(() => get().cudaEmptyCache(device)),
   cudaSynchronize: (device: number): void => call(() => get().cudaSynchronize(device)),

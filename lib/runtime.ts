@@ -1,6 +1,6 @@
 // What the machine offers (kiln.devices()) and runtime settings.
 import { ValueError } from './errors';
-import { native, type CudaAllocatorStats } from './native';
+import { native, type CudaAllocatorStats, type HostAllocatorStats } from './native';
 import { asStrided } from './tensor';
 
 export interface CudaDeviceInfo {
@@ -63,6 +63,10 @@ export const internals = {
   asStrided,
   /** Lowers the CPU kernel ISA level ('portable' | 'avx2' | 'avx512', at most what the CPU has). */
   setIsa: (level: 'portable' | 'avx2' | 'avx512'): void => native.setIsa(level),
+  /** The host allocator's counters (large blocks are cached for reuse). */
+  hostAllocatorStats: (): HostAllocatorStats => native.hostStats(),
+  /** Returns cached large host blocks to the system. */
+  hostEmptyCache: (): void => native.hostEmptyCache(),
   /** The CUDA caching allocator's counters for a device. */
   cudaAllocatorStats: (device = 0): CudaAllocatorStats => native.cudaStats(device),
   /** Returns cached CUDA blocks to the driver. */

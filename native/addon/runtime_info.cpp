@@ -3,6 +3,7 @@
 #include "exports.h"
 #include "kiln/cpu_features.h"
 #include "kiln/cuda.h"
+#include "kiln/host_allocator.h"
 #include "kiln/threadpool.h"
 #include "view_args.h"
 
@@ -116,6 +117,20 @@ Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value HostStats(const Napi::CallbackInfo& info) {
+  const cpu::HostAllocatorStats s = cpu::host_allocator_stats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("cachedBytes", static_cast<double>(s.cached_bytes));
+  o.Set("largeAllocations", static_cast<double>(s.large_allocations));
+  o.Set("cacheHits", static_cast<double>(s.cache_hits));
+  return o;
+}
+
+Napi::Value HostEmptyCache(const Napi::CallbackInfo& info) {
+  cpu::host_empty_cache();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void export_runtime(Napi::Env env, Napi::Object exports) {
@@ -123,6 +138,8 @@ void export_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("hostStats", Napi::Function::New(env, HostStats, "hostStats"));
+  exports.Set("hostEmptyCache", Napi::Function::New(env, HostEmptyCache, "hostEmptyCache"));
   exports.Set("cudaStats", Napi::Function::New(env, CudaStats, "cudaStats"));
   exports.Set("cudaEmptyCache", Napi::Function::New(env, CudaEmptyCache, "cudaEmptyCache"));
   exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize, "cudaSynchronize"));

@@ -1,10 +1,10 @@
 #include "kiln/storage.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "kiln/cuda.h"
+#include "kiln/host_allocator.h"
 
 namespace kiln {
 
@@ -12,9 +12,7 @@ Status storage_alloc(Device device, size_t bytes, void** ptr) {
   *ptr = nullptr;
   if (bytes == 0) return Status::Ok();
   if (device.kind == DeviceKind::CUDA) return cuda::malloc(device.index, bytes, ptr);
-  const size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-  if (rounded < bytes) return Status(StatusCode::OutOfMemory, "kiln: host allocation size overflows");
-  void* p = std::aligned_alloc(kHostAlignment, rounded);
+  void* p = cpu::host_malloc(bytes);
   if (p == nullptr) {
     return Status(StatusCode::OutOfMemory, "kiln: out of host memory allocating " + std::to_string(bytes) + " bytes");
   }
@@ -27,7 +25,7 @@ void storage_free(Device device, void* ptr, size_t bytes) {
   if (device.kind == DeviceKind::CUDA) {
     cuda::free(device.index, ptr, bytes);
   } else {
-    std::free(ptr);
+    cpu::host_free(ptr, bytes);
   }
 }
 

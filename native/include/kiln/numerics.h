@@ -136,16 +136,49 @@ KILN_HD uint16_t f32_to_bf16(float f) {
   return static_cast<uint16_t>((u + 0x7FFFu + lsb) >> 16);
 }
 
+// float32 -> a narrow format with at most 5 exponent bits, without branches so
+// that loops over it vectorise (the generic encode_narrow above is the
+// definition; this computes the same codes, and the tests hold it to that):
+//   subnormal results: |v| + 2^k rounds |v| to the target's subnormal grid in
+//     one IEEE float add (F. Giesen's "denorm magic");
+//   normal results: rebias the exponent and round the mantissa in integers
+//     (add half-ulp - 1, plus 1 when the kept LSB is odd: ties to even);
+//   then overflow (inf or saturation) and NaN by selects.
+#if defined(__CUDA_ARCH__)
+#define KILN_F32_ADD_RN(a, b) __fadd_rn((a), (b))
+#else
+#define KILN_F32_ADD_RN(a, b) ((a) + (b))
+#endif
+template <int DST_E, int DST_M, int KIND, uint32_t MAX_FINITE, uint32_t NAN_CODE>
+KILN_HD uint32_t f32_to_narrow(float f) {
+  constexpr int kBias = (1 << (DST_E - 1)) - 1;
+  constexpr int kShift = 23 - DST_M;
+  constexpr uint32_t kMinNormalBits = static_cast<uint32_t>(127 - kBias + 1) << 23;
+  constexpr uint32_t kMagicBits = static_cast<uint32_t>((127 - kBias) + kShift + 1) << 23;
+  constexpr uint32_t kRebias = static_cast<uint32_t>(kBias - 127) << 23;  // wraps: fine mod 2^32
+  constexpr uint32_t kInfCode = ((uint32_t(1) << DST_E) - 1) << DST_M;
+  const uint32_t x = f32_bits(f);
+  const uint32_t sign = (x >> 31) << (DST_E + DST_M);
+  const uint32_t u = x & 0x7FFFFFFFu;
+  const uint32_t sub = f32_bits(KILN_F32_ADD_RN(bits_f32(u), bits_f32(kMagicBits))) - kMagicBits;
+  const uint32_t nrm = (u + kRebias + ((uint32_t(1) << (kShift - 1)) - 1) + ((u >> kShift) & 1u)) >> kShift;
+  uint32_t code = u < kMinNormalBits ? sub : nrm;
+  // u > max float means inf (too big) or NaN; both exceed MAX_FINITE via nrm.
+  code = (u >= 0x7F800000u || code > MAX_FINITE) ? (KIND == kIeee ? kInfCode : MAX_FINITE) : code;
+  const uint32_t nan = KIND == kIeee ? (NAN_CODE | sign) : NAN_CODE;
+  return u > 0x7F800000u ? nan : (code | sign);
+}
+
 KILN_HD uint16_t f32_to_f16(float f) {
-  return static_cast<uint16_t>(encode_narrow<8, 23, 5, 10, kIeee, 0x7BFFu, 0x7E00u>(f32_bits(f)));
+  return static_cast<uint16_t>(f32_to_narrow<5, 10, kIeee, 0x7BFFu, 0x7E00u>(f));
 }
 
 KILN_HD uint8_t f32_to_e4m3(float f) {
-  return static_cast<uint8_t>(encode_narrow<8, 23, 4, 3, kSatFinite, 0x7Eu, 0x7Fu>(f32_bits(f)));
+  return static_cast<uint8_t>(f32_to_narrow<4, 3, kSatFinite, 0x7Eu, 0x7Fu>(f));
 }
 
 KILN_HD uint8_t f32_to_e5m2(float f) {
-  return static_cast<uint8_t>(encode_narrow<8, 23, 5, 2, kSatFinite, 0x7Bu, 0x7Fu>(f32_bits(f)));
+  return static_cast<uint8_t>(f32_to_narrow<5, 2, kSatFinite, 0x7Bu, 0x7Fu>(f));
 }
 
 // ---- encoders from float64 (one rounding, e.g. for int32 or JS numbers) ----

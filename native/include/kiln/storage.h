@@ -1,5 +1,6 @@
-// Raw storage for tensors: 64-byte aligned host memory, or device memory from
-// the CUDA caching allocator. Zero-byte storages hold no memory (nullptr).
+// Raw storage for tensors: host memory from kiln/host_allocator.h (64-byte
+// aligned, large blocks cached), or device memory from the CUDA caching
+// allocator. Zero-byte storages hold no memory (nullptr).
 #pragma once
 #include <cstddef>
 
