@@ -3,7 +3,7 @@
 // benchmark run) vs the machine's copy bandwidth (the limit for these
 // memory-bound kernels). Prints a Markdown table; `--out file` also writes it.
 //
-//   node bench/elementwise.cjs [--n 16777216] [--reps 20] [--out bench/results/x.md]
+//   node bench/elementwise.cjs [--n 67108864] [--reps 10] [--out bench/results/x.md]
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -15,8 +15,8 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : def;
 };
-const N = Number(opt('n', 1 << 24));
-const REPS = Number(opt('reps', 20));
+const N = Number(opt('n', 1 << 26)); // 256 MiB per float32 tensor: well beyond the caches
+const REPS = Number(opt('reps', 10));
 const OUT = opt('out', null);
 
 function median(xs) {

@@ -1,7 +1,8 @@
 // CUDA kernels 'rand' (uniform [0, 1)) and 'randn' (standard normal) over a
 // contiguous output; ints = [seed, counter offset]. Element i is
-// rng::uniform_at / rng::normal_at(seed, offset, i), the very functions the
-// CPU kernel (native/cpu/random.cpp) calls, so both give the same bits.
+// rng::uniform_at / rng::normal_at(seed, offset, i), computed four at a time
+// by the same rng::*_block functions the CPU kernel (native/cpu/random.cpp)
+// calls, so both give the same bits.
 #include <string>
 
 #include "common.cuh"
@@ -14,12 +15,21 @@ namespace kiln {
 namespace cuda {
 namespace {
 
+// One thread per Philox block: four elements from one Philox call (and two
+// Box-Muller pairs), the same values the CPU computes (rng::*_block).
 template <class E, bool NORMAL>
 __global__ void random_elements(typename E::T* out, int64_t n, uint64_t seed, uint64_t offset, int bits) {
-  KILN_GRID_STRIDE_LOOP(i, n) {
-    const uint64_t u = static_cast<uint64_t>(i);
-    const float v = NORMAL ? rng::normal_at(seed, offset, u) : rng::uniform_at(seed, offset, u, bits);
-    out[i] = E::from_f32(v);
+  const int64_t blocks = (n + 3) / 4;
+  KILN_GRID_STRIDE_LOOP(blk, blocks) {
+    float v[4];
+    if (NORMAL) {
+      rng::normal_block(seed, offset, static_cast<uint64_t>(blk), v);
+    } else {
+      rng::uniform_block(seed, offset, static_cast<uint64_t>(blk), bits, v);
+    }
+    const int64_t first = blk * 4;
+    const int64_t count = n - first < 4 ? n - first : 4;
+    for (int64_t j = 0; j < count; ++j) out[first + j] = E::from_f32(v[j]);
   }
 }
 
@@ -35,9 +45,9 @@ Status random_kernel(const KernelArgs& args) {
     if constexpr (E::is_float) {
       typename E::T* out = reinterpret_cast<typename E::T*>(dst.data());
       if (plan.normal) {
-        random_elements<E, true><<<grid_for(n), kBlock, 0, s>>>(out, n, plan.seed, plan.offset, plan.bits);
+        random_elements<E, true><<<grid_for((n + 3) / 4), kBlock, 0, s>>>(out, n, plan.seed, plan.offset, plan.bits);
       } else {
-        random_elements<E, false><<<grid_for(n), kBlock, 0, s>>>(out, n, plan.seed, plan.offset, plan.bits);
+        random_elements<E, false><<<grid_for((n + 3) / 4), kBlock, 0, s>>>(out, n, plan.seed, plan.offset, plan.bits);
       }
       KILN_CUDA_LAUNCH_CHECK(args.op);
     }

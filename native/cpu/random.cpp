@@ -1,6 +1,8 @@
 // CPU kernels 'rand' (uniform [0, 1)) and 'randn' (standard normal) over a
 // contiguous output; ints = [seed, counter offset]. Element i depends only on
 // (seed, offset, i), so CUDA (cuda/random.cu) produces the same numbers.
+#include <algorithm>
+
 #include "kiln/element.h"
 #include "kiln/elementwise.h"
 #include "kiln/philox.h"
@@ -21,12 +23,19 @@ Status random_kernel(const KernelArgs& args) {
     using E = decltype(tag);
     if constexpr (E::is_float) {
       typename E::T* out = reinterpret_cast<typename E::T*>(dst.data());
-      parallel_for(dst.numel(), kGrain, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          const uint64_t u = static_cast<uint64_t>(i);
-          const float v = plan.normal ? rng::normal_at(plan.seed, plan.offset, u)
-                                      : rng::uniform_at(plan.seed, plan.offset, u, plan.bits);
-          out[i] = E::from_f32(v);
+      const int64_t n = dst.numel();
+      // Threads split over Philox blocks (4 elements each); the last may be partial.
+      parallel_for((n + 3) / 4, kGrain / 4, [&](int64_t begin, int64_t end) {
+        float v[4];
+        for (int64_t blk = begin; blk < end; ++blk) {
+          if (plan.normal) {
+            rng::normal_block(plan.seed, plan.offset, static_cast<uint64_t>(blk), v);
+          } else {
+            rng::uniform_block(plan.seed, plan.offset, static_cast<uint64_t>(blk), plan.bits, v);
+          }
+          const int64_t first = blk * 4;
+          const int64_t count = std::min<int64_t>(4, n - first);
+          for (int64_t j = 0; j < count; ++j) out[first + j] = E::from_f32(v[j]);
         }
       });
     }

@@ -190,5 +190,19 @@ KILN_HD float normal_at(uint64_t seed, uint64_t offset, uint64_t i) {
   return (i & 1) ? z1 : z0;
 }
 
+// All four values of one block: elements 4*block .. 4*block+3 of a run with
+// counter `offset`; the same numbers as uniform_at / normal_at, one Philox
+// call and two Box-Muller pairs for four elements.
+KILN_HD void uniform_block(uint64_t seed, uint64_t offset, uint64_t blk, int bits, float out[4]) {
+  const Philox4 r = block(seed, offset + blk);
+  for (int j = 0; j < 4; ++j) out[j] = uniform_bits(r.v[j], bits);
+}
+
+KILN_HD void normal_block(uint64_t seed, uint64_t offset, uint64_t blk, float out[4]) {
+  const Philox4 r = block(seed, offset + blk);
+  normal_pair(r.v[0], r.v[1], &out[0], &out[1]);
+  normal_pair(r.v[2], r.v[3], &out[2], &out[3]);
+}
+
 }  // namespace rng
 }  // namespace kiln
