@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "kernel_calls.h"
 #include "kiln/cuda.h"
 #include "kiln/dtype.h"
 #include "kiln/registry.h"
@@ -441,14 +442,7 @@ KTEST(cuda, error_paths) {
     v.ndim = 1;
     v.shape[0] = 4;
     v.strides[0] = 1;
-    const int64_t ints[1] = {0};
-    KernelArgs args;
-    args.op = "fill";
-    args.out = &v;
-    args.n_out = 1;
-    args.ints = ints;
-    args.n_ints = 1;
-    const Status sk = kiln::run_kernel(DType::Float32, args);
+    const Status sk = kt::run_fill(v, 0);
     KCHECK(sk.code() == StatusCode::DeviceError) << code_name(sk) << " " << sk.message();
   }
 
@@ -540,14 +534,7 @@ KTEST(cuda, error_paths) {
     Buffer db(kGpu, 16);
     KCHECK(db.status().ok()) << db.status().message();
     const View v = make_view(kGpu, db, Layout{DType::Int32, {4}, {}, 0});
-    const int64_t bits[1] = {0x12345678};
-    KernelArgs f;
-    f.op = "fill";
-    f.out = &v;
-    f.n_out = 1;
-    f.ints = bits;
-    f.n_ints = 1;
-    const Status st = kiln::run_kernel(DType::Int32, f);
+    const Status st = kt::run_fill(v, 0x12345678);
     KCHECK(st.ok()) << "a kernel after an out-of-memory error: " << st.message();
     int32_t host[4] = {};
     const Status rs = kiln::storage_copy(kCpu, host, kGpu, db.ptr(), 16);
