@@ -22,6 +22,8 @@ export interface RandomOptions<D extends DType = DType> extends CreateOptions<D>
 /** Values kiln.tensor() accepts: numbers or booleans, nested arrays of them, or a TypedArray. */
 export type TensorLike = number | boolean | NestedValues | ArrayLike<number> | ArrayBufferView;
 export interface NestedValues extends ReadonlyArray<number | boolean | NestedValues> {}
+/** Booleans, possibly nested: kiln.tensor() gives a bool tensor. */
+export type NestedBools = boolean | readonly NestedBools[];
 
 function checkOptions(op: string, opts: unknown): CreateOptions {
   if (opts === undefined) return {};
@@ -105,6 +107,7 @@ function upload<D extends DType>(bytes: ArrayBufferView, shape: number[], dtype:
  * A TypedArray that is the dtype's storage type (Uint16Array for float16 /
  * bfloat16, Uint8Array for fp8) is taken as raw bits.
  */
+export function tensor(values: NestedBools, shape?: readonly number[], opts?: CreateOptions<'bool'>): Tensor<'bool'>;
 export function tensor<D extends DType = 'float32'>(values: TensorLike, shape?: readonly number[], opts?: CreateOptions<D>): Tensor<D>;
 export function tensor<D extends DType = 'float32'>(values: TensorLike, opts?: CreateOptions<D>): Tensor<D>;
 export function tensor<D extends DType = 'float32'>(

@@ -19,8 +19,8 @@ export class DeviceError extends KilnError {}
 export class DisposedError extends KilnError {}
 /** A bad scalar argument (seed, step, thread count, ...). */
 export class ValueError extends KilnError {}
-/** The kernel registry has no kernel for this (op, device, dtype). */
-export class UnsupportedError extends KilnError {}
+/** The kernel registry has no kernel for this (op, device, dtype) — a kind of DTypeError. */
+export class UnsupportedError extends DTypeError {}
 /** An allocation failed on the host or a device. */
 export class OutOfMemoryError extends KilnError {}
 

@@ -5,6 +5,10 @@ import { DisposedError, ShapeError, ValueError } from './errors';
 import { track, untrack } from './lifetime';
 import { native, type NativeView } from './native';
 import * as elementwise from './ops/elementwise';
+import * as matmulOps from './ops/matmul';
+import * as nn from './ops/nn';
+import * as reduce from './ops/reduce';
+import * as views from './ops/views';
 import { checkShape, contiguousStrides, formatShape, isContiguous, sizeOf } from './shape';
 import { StorageRef } from './storage';
 
@@ -237,7 +241,7 @@ export class Tensor<D extends DType = DType> {
     return native.decode(raw, dtypeCode(this.dtype));
   }
 
-  // ---- elementwise ops -------------------------------------------------------------
+  // ---- ops as methods (see the functions of the same name on kiln) -------------------
 
   add(other: Tensor<D> | number): Tensor<D> {
     return elementwise.add(this, other);
@@ -251,11 +255,98 @@ export class Tensor<D extends DType = DType> {
   div(other: Tensor<D> | number): Tensor<D> {
     return elementwise.div(this, other);
   }
+  pow(other: Tensor<D> | number): Tensor<D> {
+    return elementwise.pow(this, other);
+  }
   maximum(other: Tensor<D> | number): Tensor<D> {
     return elementwise.maximum(this, other);
   }
   minimum(other: Tensor<D> | number): Tensor<D> {
     return elementwise.minimum(this, other);
+  }
+  neg(): Tensor<D> {
+    return elementwise.neg(this);
+  }
+  exp(): Tensor<D> {
+    return elementwise.exp(this);
+  }
+  log(): Tensor<D> {
+    return elementwise.log(this);
+  }
+  sqrt(): Tensor<D> {
+    return elementwise.sqrt(this);
+  }
+  rsqrt(): Tensor<D> {
+    return elementwise.rsqrt(this);
+  }
+  abs(): Tensor<D> {
+    return elementwise.abs(this);
+  }
+  relu(): Tensor<D> {
+    return elementwise.relu(this);
+  }
+  gelu(opts?: elementwise.GeluOptions): Tensor<D> {
+    return elementwise.gelu(this, opts);
+  }
+  silu(): Tensor<D> {
+    return elementwise.silu(this);
+  }
+  sigmoid(): Tensor<D> {
+    return elementwise.sigmoid(this);
+  }
+  tanh(): Tensor<D> {
+    return elementwise.tanh(this);
+  }
+  clamp(min?: number | null, max?: number | null): Tensor<D> {
+    return elementwise.clamp(this, min, max);
+  }
+  sum(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
+    return reduce.sum(this, axis, keepDims);
+  }
+  mean(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
+    return reduce.mean(this, axis, keepDims);
+  }
+  max(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
+    return reduce.max(this, axis, keepDims);
+  }
+  min(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
+    return reduce.min(this, axis, keepDims);
+  }
+  argmax(axis?: number | null, keepDims?: boolean): Tensor<'int32'> {
+    return reduce.argmax(this, axis, keepDims);
+  }
+  matmul(other: Tensor<D>): Tensor<D> {
+    return matmulOps.matmul(this, other);
+  }
+  softmax(axis = -1): Tensor<D> {
+    return nn.softmax(this, axis);
+  }
+  logSoftmax(axis = -1): Tensor<D> {
+    return nn.logSoftmax(this, axis);
+  }
+  transpose(perm?: readonly number[]): Tensor<D> {
+    return views.transpose(this, perm);
+  }
+  permute(...perm: (number | readonly number[])[]): Tensor<D> {
+    return views.permute(this, ...perm);
+  }
+  slice(starts: readonly number[], ends?: readonly (number | undefined)[], steps?: readonly number[]): Tensor<D> {
+    return views.slice(this, starts, ends, steps);
+  }
+  split(sections: number | readonly number[], axis = 0): Tensor<D>[] {
+    return views.split(this, sections, axis);
+  }
+  squeeze(axis?: number): Tensor<D> {
+    return views.squeeze(this, axis);
+  }
+  unsqueeze(axis: number): Tensor<D> {
+    return views.unsqueeze(this, axis);
+  }
+  flatten(): Tensor<D> {
+    return views.flatten(this);
+  }
+  broadcastTo(shape: readonly number[]): Tensor<D> {
+    return views.broadcastTo(this, shape);
   }
 
   private shareView(): Tensor<D> {
@@ -304,6 +395,11 @@ function inferShape(op: string, shape: readonly number[], t: Tensor): number[] {
     throw new ShapeError(`kiln: ${op}: cannot reshape ${t.describe()} (${t.size} elements) to ${formatShape(shape)} (${rest} elements)`);
   }
   return target;
+}
+
+/** @internal A view of t's storage that is in bounds by construction (view ops). */
+export function viewOf<D extends DType>(t: Tensor<D>, op: string, shape: readonly number[], strides: readonly number[], offset: number): Tensor<D> {
+  return new Tensor({ storage: t.storage(op).retain(), shape, strides, offset, dtype: t.dtype, device: t.deviceSpec });
 }
 
 /**

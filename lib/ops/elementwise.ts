@@ -1,6 +1,7 @@
-// Binary elementwise ops with NumPy broadcasting: add, sub, mul, div, maximum,
-// minimum. Both operands have one dtype and one device (no implicit promotion);
-// a JS number operand becomes a 0-d tensor of the other operand's dtype.
+// Elementwise ops. Binary ops broadcast like NumPy; both operands have one
+// dtype and one device (no implicit promotion) and a JS number operand becomes
+// a 0-d tensor of the other operand's dtype. Float ops compute in float32 and
+// round once to float16/bfloat16 (native/KERNELS.md "Elementwise").
 import type { DType } from '../dtype';
 import { DeviceError, DTypeError, ShapeError, ValueError } from '../errors';
 import { broadcastShapes, formatShape } from '../shape';
@@ -9,41 +10,66 @@ import { scalarLike } from '../creation';
 
 type Operand<D extends DType> = Tensor<D> | number;
 
-function binary<D extends DType>(op: string, a: Operand<D>, b: Operand<D>): Tensor<D> {
-  const ta = a instanceof Tensor ? a : null;
-  const tb = b instanceof Tensor ? b : null;
-  const like = ta ?? tb;
-  if (like === null) throw new ValueError(`kiln: ${op}: at least one operand must be a Tensor (got ${typeof a} and ${typeof b})`);
-  for (const [x, name] of [[a, 'first'], [b, 'second']] as const) {
-    if (!(x instanceof Tensor) && typeof x !== 'number') {
-      throw new ValueError(`kiln: ${op}: ${name} operand must be a Tensor or a number, got ${x === null ? 'null' : typeof x}`);
+function checkOperand(op: string, x: unknown, name: string): void {
+  if (!(x instanceof Tensor) && typeof x !== 'number') {
+    throw new ValueError(`kiln: ${op}: ${name} must be a Tensor or a number, got ${x === null ? 'null' : typeof x}`);
+  }
+}
+
+/** Checks that every tensor shares the first one's dtype and device. */
+export function checkSame(op: string, tensors: readonly Tensor[]): void {
+  const [first, ...rest] = tensors;
+  for (const t of rest) {
+    if (t.dtype !== first.dtype) {
+      throw new DTypeError(`kiln: ${op}: dtypes differ: ${first.describe()} and ${t.describe()}; cast one operand first`);
+    }
+    if (t.device !== first.device) {
+      throw new DeviceError(`kiln: ${op}: operands are on different devices: ${first.describe()} and ${t.describe()}; move one with .to()`);
     }
   }
+}
+
+/**
+ * Runs a broadcasting kernel over `operands` (numbers become 0-d tensors like
+ * `like`); operands from index `valuesFrom` on must share one dtype.
+ */
+function broadcasting<D extends DType>(op: string, operands: readonly (Operand<D> | Tensor<'bool'>)[], like: Tensor<D>, valuesFrom: number): Tensor<D> {
   like.storage(op);
-  const left = ta ?? scalarLike(a as number, like);
-  const right = tb ?? scalarLike(b as number, like);
+  const owned: Tensor[] = [];
   try {
-    left.storage(op);
-    right.storage(op);
-    if (left.dtype !== right.dtype) {
-      throw new DTypeError(`kiln: ${op}: dtypes differ: ${left.describe()} and ${right.describe()}; cast one operand first`);
+    const inputs = operands.map((x) => {
+      if (x instanceof Tensor) return x.storage(op) && x;
+      const s = scalarLike(x, like);
+      owned.push(s);
+      return s;
+    });
+    checkSame(op, inputs.slice(valuesFrom));
+    for (const t of inputs) {
+      if (t.device !== like.device) {
+        throw new DeviceError(`kiln: ${op}: operands are on different devices: ${like.describe()} and ${t.describe()}; move one with .to()`);
+      }
     }
-    if (left.device !== right.device) {
-      throw new DeviceError(`kiln: ${op}: operands are on different devices: ${left.describe()} and ${right.describe()}; move one with .to()`);
+    let shape: number[] | null = inputs[0].shape.slice();
+    for (const t of inputs.slice(1)) {
+      shape = shape && broadcastShapes(shape, t.shape);
     }
-    const shape = broadcastShapes(left.shape, right.shape);
     if (shape === null) {
-      throw new ShapeError(
-        `kiln: ${op}: shapes ${formatShape(left.shape)} and ${formatShape(right.shape)} cannot be broadcast (${left.describe()}, ${right.describe()})`,
-      );
+      throw new ShapeError(`kiln: ${op}: shapes ${inputs.map((t) => formatShape(t.shape)).join(' and ')} cannot be broadcast (${inputs.map((t) => t.describe()).join(', ')})`);
     }
-    const out = emptyTensor(shape, left.dtype, left.deviceSpec);
-    runInto(op, left.dtype, [left, right], out);
-    return out as Tensor<D>;
+    const out = emptyTensor(shape, like.dtype, like.deviceSpec);
+    runInto(op, like.dtype, inputs, out);
+    return out;
   } finally {
-    if (left !== ta) left.dispose();
-    if (right !== tb) right.dispose();
+    owned.forEach((t) => t.dispose());
   }
+}
+
+function binary<D extends DType>(op: string, a: Operand<D>, b: Operand<D>): Tensor<D> {
+  checkOperand(op, a, 'first operand');
+  checkOperand(op, b, 'second operand');
+  const like = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
+  if (like === null) throw new ValueError(`kiln: ${op}: at least one operand must be a Tensor (got two numbers)`);
+  return broadcasting(op, [a, b], like, 0);
 }
 
 /** a + b, broadcasting. */
@@ -62,6 +88,10 @@ export function mul<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<D> {
 export function div<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<D> {
   return binary('div', a, b);
 }
+/** a ** b, broadcasting (floating dtypes; C pow semantics). */
+export function pow<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<D> {
+  return binary('pow', a, b);
+}
 /** Elementwise maximum; NaN if either is NaN. */
 export function maximum<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<D> {
   return binary('maximum', a, b);
@@ -70,3 +100,97 @@ export function maximum<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<D
 export function minimum<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<D> {
   return binary('minimum', a, b);
 }
+
+/**
+ * Picks a where cond is true, else b (all three broadcast). cond is a bool
+ * tensor; a and b share a dtype (a number takes the other's dtype).
+ */
+export function where<D extends DType>(cond: Tensor<'bool'>, a: Operand<D>, b: Operand<D>): Tensor<D> {
+  const op = 'where';
+  if (!(cond instanceof Tensor)) throw new ValueError(`kiln: ${op}: cond must be a bool Tensor, got ${cond === null ? 'null' : typeof cond}`);
+  if (cond.dtype !== 'bool') throw new DTypeError(`kiln: ${op}: cond must have dtype bool, got ${cond.describe()}`);
+  checkOperand(op, a, 'a');
+  checkOperand(op, b, 'b');
+  const like = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
+  if (like === null) throw new ValueError(`kiln: ${op}: a or b must be a Tensor (got two numbers)`);
+  return broadcasting(op, [cond, a, b], like, 1);
+}
+
+// ---- unary ----------------------------------------------------------------------
+
+function unary<D extends DType>(op: string, x: Tensor<D>): Tensor<D> {
+  if (!(x instanceof Tensor)) throw new ValueError(`kiln: ${op}: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
+  x.storage(op);
+  const out = emptyTensor(x.shape, x.dtype, x.deviceSpec);
+  runInto(op, x.dtype, [x], out);
+  return out;
+}
+
+/** -x */
+export const neg = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('neg', x);
+/** e^x */
+export const exp = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('exp', x);
+/** Natural logarithm. */
+export const log = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('log', x);
+export const sqrt = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('sqrt', x);
+/** 1 / sqrt(x) */
+export const rsqrt = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('rsqrt', x);
+export const abs = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('abs', x);
+/** max(x, 0) (NaN stays NaN). */
+export const relu = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('relu', x);
+/** x * sigmoid(x) */
+export const silu = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('silu', x);
+export const sigmoid = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('sigmoid', x);
+export const tanh = <D extends DType>(x: Tensor<D>): Tensor<D> => unary('tanh', x);
+
+export interface GeluOptions {
+  /** 'none' (default): x/2 (1 + erf(x / sqrt 2)); 'tanh': the tanh approximation. */
+  approximate?: 'none' | 'tanh';
+}
+
+function geluOp(op: string, opts?: GeluOptions): string {
+  const approximate = opts?.approximate ?? 'none';
+  if (approximate !== 'none' && approximate !== 'tanh') {
+    throw new ValueError(`kiln: ${op}: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
+  }
+  return approximate === 'tanh' ? 'gelu_tanh' : 'gelu';
+}
+
+/** GELU, exact (erf) by default. */
+export function gelu<D extends DType>(x: Tensor<D>, opts?: GeluOptions): Tensor<D> {
+  return unary(geluOp('gelu', opts), x);
+}
+
+/** Limits x to [min, max] (either bound may be omitted; NaN stays NaN). */
+export function clamp<D extends DType>(x: Tensor<D>, min?: number | null, max?: number | null): Tensor<D> {
+  const op = 'clamp';
+  for (const [name, v] of [['min', min], ['max', max]] as const) {
+    if (v !== undefined && v !== null && (typeof v !== 'number' || Number.isNaN(v))) {
+      throw new ValueError(`kiln: ${op}: ${name} must be a number (or omitted), got ${String(v)}`);
+    }
+  }
+  if (!(x instanceof Tensor)) throw new ValueError(`kiln: ${op}: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
+  x.storage(op);
+  const out = emptyTensor(x.shape, x.dtype, x.deviceSpec);
+  runInto(op, x.dtype, [x], out, null, [min ?? NaN, max ?? NaN]);
+  return out;
+}
+
+// ---- backward of the unary ops (used by autograd) ------------------------------
+
+/** @internal Runs a same-shape two-input kernel (x or y, gy) -> gx. */
+export function pointwiseBackward<D extends DType>(op: string, saved: Tensor<D>, gy: Tensor<D>): Tensor<D> {
+  for (const t of [saved, gy]) {
+    if (!(t instanceof Tensor)) throw new ValueError(`kiln: ${op}: expected Tensors`);
+    t.storage(op);
+  }
+  checkSame(op, [saved, gy]);
+  if (saved.shape.length !== gy.shape.length || saved.shape.some((d, i) => d !== gy.shape[i])) {
+    throw new ShapeError(`kiln: ${op}: shapes differ: ${saved.describe()} and gradient ${gy.describe()}`);
+  }
+  const out = emptyTensor(saved.shape, saved.dtype, saved.deviceSpec);
+  runInto(op, saved.dtype, [saved, gy], out);
+  return out;
+}
+
+export { geluOp };
