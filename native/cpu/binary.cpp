@@ -1,4 +1,4 @@
-// CPU kernels for add, sub, mul, div, maximum, minimum with NumPy broadcasting.
+// CPU kernels for add, sub, mul, div, maximum, minimum, pow with NumPy broadcasting.
 #include "elementwise_table.h"
 #include "kiln/registry.h"
 #include "kiln/threadpool.h"
@@ -31,6 +31,7 @@ Status binary_kernel(const KernelArgs& args) {
 }
 
 const bool kRegistered = register_binary_kernels(DeviceKind::CPU, binary_kernel);
+const bool kRegisteredPow = register_binary_op(BinaryOp::Pow, DeviceKind::CPU, binary_kernel);
 
 }  // namespace
 }  // namespace cpu

@@ -3,6 +3,7 @@
 // (so the registry's own validation runs too).
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 
 #include "kiln/registry.h"
 
@@ -49,6 +50,23 @@ inline kiln::Status run_random(const char* op, const kiln::View& out, int64_t se
   args.ints = ints;
   args.n_ints = 2;
   return kiln::run_kernel(out.dtype, args);
+}
+
+// Any kernel: views in and out, integer and real attributes, registry key dtype.
+inline kiln::Status run(const char* op, kiln::DType key, std::initializer_list<kiln::View> ins,
+                        std::initializer_list<kiln::View> outs, std::initializer_list<int64_t> ints = {},
+                        std::initializer_list<double> floats = {}) {
+  kiln::KernelArgs args;
+  args.op = op;
+  args.in = ins.begin();
+  args.n_in = static_cast<int>(ins.size());
+  args.out = outs.begin();
+  args.n_out = static_cast<int>(outs.size());
+  args.ints = ints.begin();
+  args.n_ints = static_cast<int>(ints.size());
+  args.floats = floats.begin();
+  args.n_floats = static_cast<int>(floats.size());
+  return kiln::run_kernel(key, args);
 }
 
 }  // namespace kt

@@ -2,13 +2,15 @@
 // kernels: float32, float16 and bfloat16 compute in float32 (IEEE, round to
 // nearest even; on the device the _rn intrinsics keep nvcc from fusing into
 // FMA) and round once to the storage type; int32 wraps modulo 2^32 and has no
-// division; maximum/minimum propagate NaN, as in PyTorch.
+// division; maximum/minimum propagate NaN, as in PyTorch; pow is powf
+// (C99 Annex F special cases, within 1 ulp: kiln/fastmath.h), float only.
 #pragma once
 #include <cstdint>
 #include <type_traits>
 
 #include "kiln/element.h"
 #include "kiln/elementwise.h"
+#include "kiln/fastmath.h"
 
 #if defined(__CUDA_ARCH__)
 #define KILN_FADD(a, b) __fadd_rn((a), (b))
@@ -33,6 +35,7 @@ KILN_HDM float binary_apply_f32(float a, float b) {
   if constexpr (OP == BinaryOp::Div) return KILN_FDIV(a, b);
   if constexpr (OP == BinaryOp::Maximum) return (a > b || a != a) ? a : b;
   if constexpr (OP == BinaryOp::Minimum) return (a < b || a != a) ? a : b;
+  if constexpr (OP == BinaryOp::Pow) return fm::pow_f32(a, b);
 }
 
 template <BinaryOp OP>

@@ -24,6 +24,10 @@ constexpr int kNumDTypes = 9;
 constexpr DType kAllDTypes[] = {DType::Float32, DType::Float16, DType::BFloat16, DType::Float8E4M3, DType::Float8E5M2,
                                 DType::Int8,    DType::UInt8,   DType::Int32,    DType::Bool};
 constexpr DType kFloatDTypes[] = {DType::Float32, DType::Float16, DType::BFloat16, DType::Float8E4M3, DType::Float8E5M2};
+// The float dtypes with arithmetic kernels (fp8 has none).
+constexpr DType kFloat16Plus[] = {DType::Float32, DType::Float16, DType::BFloat16};
+// kFloat16Plus and int32 (ops defined on int32 too, e.g. neg, sum, max, argmax).
+constexpr DType kFloat16PlusInt32[] = {DType::Float32, DType::Float16, DType::BFloat16, DType::Int32};
 
 inline bool dtype_valid(int32_t code) { return code >= 0 && code < kNumDTypes; }
 

@@ -8,8 +8,8 @@
 
 namespace kiln {
 
-enum class BinaryOp : int { Add = 0, Sub, Mul, Div, Maximum, Minimum };
-constexpr int kNumBinaryOps = 6;
+enum class BinaryOp : int { Add = 0, Sub, Mul, Div, Maximum, Minimum, Pow };
+constexpr int kNumBinaryOps = 7;
 
 // "add" -> BinaryOp::Add; false for other names.
 bool binary_op_from_name(const char* name, BinaryOp* op);
@@ -23,11 +23,13 @@ Status broadcast_strides(const View& in, const View& out, const char* op, int64_
 Status check_binary(const char* op, const View& a, const View& b, const View& out);
 
 // Dtypes with a binary kernel: float32, float16, bfloat16 (computed in
-// float32, rounded once) and int32 (wrapping; no division).
+// float32, rounded once) and int32 (wrapping; no division, no pow).
 bool binary_supports(BinaryOp op, DType dtype);
 
-// Registers the six binary ops for every supported dtype on `device`.
+// Registers add, sub, mul, div, maximum, minimum for every supported dtype on `device`.
 bool register_binary_kernels(DeviceKind device, KernelFn fn);
+// Registers one binary op (e.g. BinaryOp::Pow) for every dtype binary_supports allows.
+bool register_binary_op(BinaryOp op, DeviceKind device, KernelFn fn);
 
 // Everything a backend's binary kernel needs, validated: the op, and a's and
 // b's element strides broadcast to out's shape.
@@ -50,5 +52,46 @@ Status prepare_random(const KernelArgs& args, RandomPlan* plan);
 
 // Checks a cast's operands: the same shape (any dtypes, any strides).
 Status check_cast(const View& src, const View& dst);
+
+// ---- unary ops: in = [x], out = [y] (same shape and dtype, any strides) ---------------
+// Arithmetic: kiln/unary_apply.h. float32/float16/bfloat16 compute in float32
+// (kiln/fastmath.h) and round once to the dtype; neg, abs, relu also int32
+// (neg and abs wrap: -INT32_MIN = INT32_MIN).
+enum class UnaryOp : int { Neg = 0, Abs, Relu, Exp, Log, Sqrt, Rsqrt, Sigmoid, Tanh, Silu, Gelu, GeluTanh };
+constexpr int kNumUnaryOps = 12;
+bool unary_op_from_name(const char* name, UnaryOp* op);
+const char* unary_op_name(UnaryOp op);
+bool unary_supports(UnaryOp op, DType dtype);
+bool register_unary_kernels(DeviceKind device, KernelFn fn);
+Status prepare_unary(const KernelArgs& args, UnaryOp* op);
+
+// ---- unary backward: in = [x (or y for sigmoid/tanh), gy], out = [gx] -------------------
+// All three the same shape and float dtype, any strides. gx = f'(x) gy.
+enum class UnaryGradOp : int { Relu = 0, Gelu, GeluTanh, Silu, Sigmoid, Tanh };
+constexpr int kNumUnaryGradOps = 6;
+bool unary_grad_op_from_name(const char* name, UnaryGradOp* op);  // "relu_backward" -> Relu
+const char* unary_grad_op_name(UnaryGradOp op);
+bool register_unary_grad_kernels(DeviceKind device, KernelFn fn);
+Status prepare_unary_grad(const KernelArgs& args, UnaryGradOp* op);
+
+// ---- where: in = [cond (bool), a, b], out = [out]; all broadcast to out's shape -------
+// a, b and out share one dtype (any); the registry key is a's dtype.
+struct WherePlan {
+  int64_t cond_strides[kMaxDims];
+  int64_t a_strides[kMaxDims];
+  int64_t b_strides[kMaxDims];
+};
+Status prepare_where(const KernelArgs& args, WherePlan* plan);
+
+// ---- clamp: in = [x], out = [y], floats = [lo, hi] (NaN: no bound) ----------------------
+// y = min(max(x, lo), hi): NaN x stays NaN; lo > hi gives hi. Each bound is first
+// rounded toward the inside to a value of the dtype: lo up (the least value >= lo),
+// hi down (the greatest value <= hi); for int32 ceil(lo) / floor(hi), saturated
+// to [INT32_MIN, INT32_MAX]. A missing bound is -inf / +inf (INT32_MIN / INT32_MAX).
+struct ClampPlan {
+  float lo, hi;        // float dtypes: values of the dtype, as float32
+  int32_t ilo, ihi;    // int32
+};
+Status prepare_clamp(const KernelArgs& args, ClampPlan* plan);
 
 }  // namespace kiln

@@ -1,0 +1,3 @@
+// Unary/backward/clamp/where inner loops compiled for the 'portable' ISA level (flags set in CMakeLists.txt).
+#define KILN_ISA_NS portable
+#include "unary_impl.inc"
