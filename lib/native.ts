@@ -21,6 +21,8 @@ export interface NativeInfo {
     reason?: string;
     runtimeVersion: number;
     driverVersion: number;
+    /** cuBLASLt as loaded at run time for matmul: library and version, or why none is used. */
+    cublasLt?: string;
     devices: { index: number; name: string; computeCapability: string; memoryBytes: number; multiprocessors: number }[];
   };
 }

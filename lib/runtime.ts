@@ -28,6 +28,11 @@ export interface DevicesInfo {
     compiled: boolean;
     runtimeVersion: number;
     driverVersion: number;
+    /**
+     * cuBLASLt (loaded at run time, used by matmul when found): e.g.
+     * "cuBLASLt 13.0.2 (/path/libcublasLt.so.13)", or why it is not used.
+     */
+    cublasLt?: string;
     devices: CudaDeviceInfo[];
   };
 }

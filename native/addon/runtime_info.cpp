@@ -33,6 +33,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     if (!av.available) cu.Set("reason", av.reason);
     cu.Set("runtimeVersion", cuda::runtime_version());
     cu.Set("driverVersion", cuda::driver_version());
+    cu.Set("cublasLt", cuda::cublaslt_status());
     const std::vector<cuda::DeviceInfo> devs = av.available ? cuda::devices() : std::vector<cuda::DeviceInfo>();
     Napi::Array arr = Napi::Array::New(env, devs.size());
     for (size_t i = 0; i < devs.size(); ++i) {

@@ -32,5 +32,11 @@ Status memcpy_d2d(int, void*, int, const void*, size_t) { return unavailable(); 
 Status synchronize(int) { return unavailable(); }
 Status check_device(int) { return unavailable(); }
 
+void set_cublaslt_enabled(bool) {}
+bool cublaslt_enabled() { return false; }
+bool cublaslt_loaded() { return false; }
+std::string cublaslt_status() { return std::string("not loaded: ") + kReason; }
+uint64_t cublaslt_matmul_count() { return 0; }
+
 }  // namespace cuda
 }  // namespace kiln

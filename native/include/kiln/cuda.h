@@ -54,5 +54,25 @@ Status synchronize(int device);
 // Checks that `device` names an available GPU (DeviceError with the reason otherwise).
 Status check_device(int device);
 
+// ---- cuBLASLt (loaded at run time, never linked; cuda/cublaslt.cu) ------------
+//
+// The CUDA 'matmul' kernel hands expressible problems to cuBLASLt when the
+// library is found (libcublasLt.so.13 / .so.12 on the library path, in a CUDA
+// toolkit under /usr/local, or in a Python environment's nvidia/ packages) and
+// falls back to kiln's own kernels otherwise or when cuBLASLt fails.
+// KILN_CUBLASLT=0 in the environment keeps it from ever being loaded.
+
+// Whether 'matmul' may use cuBLASLt (default true; for tests and benchmarks).
+// Turning it off does not unload the library.
+void set_cublaslt_enabled(bool enabled);
+bool cublaslt_enabled();
+// Loads the library on first call (when CUDA is available and KILN_CUBLASLT
+// is not 0); true when it is loaded and usable.
+bool cublaslt_loaded();
+// Which library was loaded (path and version), or why none was.
+std::string cublaslt_status();
+// Number of matmuls cuBLASLt has run in this process (tests check the path taken).
+uint64_t cublaslt_matmul_count();
+
 }  // namespace cuda
 }  // namespace kiln
