@@ -197,6 +197,23 @@ export function ones<D extends DType = 'float32'>(shape: readonly number[], opts
   return finish(filled('ones', shape, 1, dtype as D, resolveDevice('ones', o.device)), o);
 }
 
+/** Zeros with t's shape, dtype and device (each may be overridden). */
+export function zerosLike<D extends DType>(t: Tensor<D>, opts?: CreateOptions<D>): Tensor<D> {
+  return fullLike(t, 0, opts);
+}
+
+/** Ones with t's shape, dtype and device (each may be overridden). */
+export function onesLike<D extends DType>(t: Tensor<D>, opts?: CreateOptions<D>): Tensor<D> {
+  return fullLike(t, 1, opts);
+}
+
+/** `value` everywhere, with t's shape, dtype and device (each may be overridden). */
+export function fullLike<D extends DType>(t: Tensor<D>, value: number | boolean, opts?: CreateOptions<D>): Tensor<D> {
+  if (!(t instanceof Tensor)) throw new ValueError(`kiln: fullLike: expected a Tensor, got ${t === null ? 'null' : typeof t}`);
+  const o = checkOptions('fullLike', opts);
+  return full(t.shape, value, { dtype: o.dtype ?? t.dtype, device: o.device ?? t.device, requiresGrad: o.requiresGrad }) as Tensor<D>;
+}
+
 /** @internal A 0-d tensor holding `value` with `like`'s dtype and device. */
 export function scalarLike<D extends DType>(value: number, like: Tensor<D>): Tensor<D> {
   return filled('scalar', [], value, like.dtype, like.deviceSpec);

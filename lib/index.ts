@@ -1,6 +1,6 @@
 // kiln: typed tensors for Node.js on a native C++ CPU backend and CUDA kernels.
 export { Tensor, type NestedArray, type ToTarget } from './tensor';
-export { tensor, zeros, ones, full, arange, rand, randn, type CreateOptions, type RandomOptions, type TensorLike, type NestedValues, type NestedBools } from './creation';
+export { tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand, randn, type CreateOptions, type RandomOptions, type TensorLike, type NestedValues, type NestedBools } from './creation';
 export {
   add,
   sub,

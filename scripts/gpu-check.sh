@@ -7,12 +7,18 @@
 #   bash scripts/gpu-check.sh                         # plain
 #   bash .device/gpu-run.sh bash scripts/gpu-check.sh # with node on PATH (adds the addon check)
 #
+# Prepare here: KILN_CUDA_ARCHS=90a-real npx cmake-js compile; cmake --build build
+# --target kiln_native_tests; npm run build:ts; ../shared/device/stage.sh; then
+# run with carry [".device", "build", "dist", "node_modules/node-gyp-build"].
+#
 # Checks, in order:
 #   1. card, driver and clocks (nvidia-smi)
-#   2. cuda-tests:    build/kiln_native_tests cuda            (timed)
-#   3. cuda-memcheck: the same under compute-sanitizer memcheck
-#   4. addon-info:    the addon loads and sees the GPU (only when node is on PATH)
-#   5. js-smoke:      scripts/gpu-smoke.cjs through the public API (needs node and dist/)
+#   2. <suite>:          build/kiln_native_tests <suite> for every CUDA suite
+#                        (cuda, cuda_matmul, cuda_ops, cuda_nn: each op CUDA vs CPU)
+#   3. <suite>-memcheck: the same under compute-sanitizer memcheck
+#   4. addon-info:       the addon loads and sees the GPU (only when node is on PATH)
+#   5. js-smoke:         scripts/gpu-smoke.cjs through the public API (needs node and dist/)
+#   6. bench:            bench/gpu.cjs, kiln vs PyTorch on this card (table printed last)
 # Full logs go to $OUT when set (they come back from the device tool), else to
 # a temporary folder. Ends with a summary table; exits 1 when a check failed.
 set -uo pipefail
@@ -73,7 +79,8 @@ if [ ! -x "$BIN" ]; then
   echo "missing $BIN: build it on the build machine (cmake --build build --target kiln_native_tests) and carry build/"
   record cuda-tests "FAIL(no binary)" 0
 else
-  run_check cuda-tests 120 "$BIN" cuda
+  SUITES=(cuda cuda_matmul cuda_ops cuda_nn)
+  for suite in "${SUITES[@]}"; do run_check "$suite" 180 "$BIN" "$suite"; done
 
   sanitizer=$(command -v compute-sanitizer || true)
   if [ -z "$sanitizer" ]; then
@@ -83,12 +90,14 @@ else
   fi
   if [ -z "$sanitizer" ]; then
     echo "compute-sanitizer not found"
-    record cuda-memcheck "FAIL(no compute-sanitizer)" 0
+    record memcheck "FAIL(no compute-sanitizer)" 0
   else
     # API errors are not reported: the tests provoke one on purpose (an
     # out-of-memory cudaMalloc), and kiln turns every API error into a status
     # that the tests check anyway.
-    run_check cuda-memcheck 180 "$sanitizer" --tool memcheck --error-exitcode 1 --report-api-errors no "$BIN" cuda
+    for suite in "${SUITES[@]}"; do
+      run_check "$suite-memcheck" 300 "$sanitizer" --tool memcheck --error-exitcode 1 --report-api-errors no "$BIN" "$suite"
+    done
   fi
 fi
 
@@ -114,12 +123,22 @@ else
   record js-smoke n/a 0
 fi
 
+if command -v node >/dev/null 2>&1 && [ -f dist/cjs/index.js ] && [ -d node_modules/node-gyp-build ]; then
+  run_check bench 300 node bench/gpu.cjs --out "$LOG_DIR/gpu-bench.md"
+else
+  record bench n/a 0
+fi
+
 echo
 echo "== summary ($(head -n 2 "$LOG_DIR/card.csv" | tail -n 1))"
 printf '%-16s %-28s %8s\n' check result seconds | tee "$LOG_DIR/summary.txt"
 for i in "${!names[@]}"; do
   printf '%-16s %-28s %8s\n' "${names[$i]}" "${results[$i]}" "${seconds[$i]}" | tee -a "$LOG_DIR/summary.txt"
 done
+if [ -f "$LOG_DIR/gpu-bench.md" ]; then
+  echo
+  cat "$LOG_DIR/gpu-bench.md"
+fi
 if [ "$failed" -ne 0 ]; then
   echo "gpu-check: FAILED"
   exit 1

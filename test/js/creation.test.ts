@@ -92,6 +92,20 @@ describe('zeros, ones, full', () => {
   });
 });
 
+describe('zerosLike, onesLike, fullLike', () => {
+  it('copy shape, dtype and device unless overridden', () => {
+    kiln.tidy(() => {
+      const t = kiln.ones([2, 3], { dtype: 'bfloat16' });
+      const z = kiln.zerosLike(t);
+      expect([z.shape, z.dtype, z.device]).toEqual([[2, 3], 'bfloat16', 'cpu']);
+      expect(z.toArray()).toEqual([[0, 0, 0], [0, 0, 0]]);
+      expect(kiln.onesLike(t, { dtype: 'int32' }).dtype).toBe('int32');
+      expect(kiln.fullLike(t, 2.5).toArray()).toEqual([[2.5, 2.5, 2.5], [2.5, 2.5, 2.5]]);
+      expect(() => kiln.zerosLike([1, 2] as unknown as kiln.Tensor)).toThrow(kiln.ValueError);
+    });
+  });
+});
+
 describe('arange', () => {
   it('matches the float64 definition', () => {
     expect(kiln.arange(5).toArray()).toEqual([0, 1, 2, 3, 4]);
