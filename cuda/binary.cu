@@ -1,5 +1,10 @@
-// CUDA kernels for add, sub, mul, div, maximum, minimum with NumPy
-// broadcasting; the arithmetic is kiln/binary_apply.h, shared with the CPU.
+// CUDA kernels for add, sub, mul, div, maximum, minimum, pow with NumPy
+// broadcasting; the arithmetic is kiln/binary_apply.h, shared with the CPU, so
+// the results are the CPU's bits (pow is fastmath's pow_f32: this file is
+// compiled with -fmad=false, see CMakeLists.txt, so that nvcc does not contract
+// its float/double expressions into FMA). NaNs made by add ... div carry the
+// GPU's canonical NaN bits instead of x86's; pow's NaN is the canonical
+// 0x7FC00000 on both.
 #include <string>
 
 #include "common.cuh"
@@ -52,7 +57,7 @@ Status launch_op(const Operands& p) {
     case DType::Float16: return launch<OP, el::F16>(p);
     case DType::BFloat16: return launch<OP, el::BF16>(p);
     case DType::Int32:
-      if constexpr (OP != BinaryOp::Div) return launch<OP, el::I32>(p);
+      if constexpr (OP != BinaryOp::Div && OP != BinaryOp::Pow) return launch<OP, el::I32>(p);
       break;
     default: break;
   }
@@ -80,11 +85,13 @@ Status binary_kernel(const KernelArgs& args) {
     case BinaryOp::Div: return launch_op<BinaryOp::Div>(p);
     case BinaryOp::Maximum: return launch_op<BinaryOp::Maximum>(p);
     case BinaryOp::Minimum: return launch_op<BinaryOp::Minimum>(p);
+    case BinaryOp::Pow: return launch_op<BinaryOp::Pow>(p);
   }
   return Status(StatusCode::Internal, std::string("kiln: unknown binary op ") + args.op);
 }
 
 const bool kRegistered = register_binary_kernels(DeviceKind::CUDA, binary_kernel);
+const bool kRegisteredPow = register_binary_op(BinaryOp::Pow, DeviceKind::CUDA, binary_kernel);
 
 }  // namespace
 }  // namespace cuda

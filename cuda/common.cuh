@@ -14,6 +14,7 @@
 #include <string>
 
 #include "kiln/coalesce.h"
+#include "kiln/cuda.h"
 #include "kiln/status.h"
 #include "kiln/view.h"
 
@@ -104,6 +105,44 @@ inline unsigned grid_for(int64_t n) {
 #define KILN_GRID_STRIDE_LOOP(i, n)                                                              \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);        \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+// ---- scratch memory and small read-backs ------------------------------------------------
+
+// Device scratch from kiln's caching allocator (kiln/cuda.h), returned to it when
+// the object goes out of scope. Returning it while kernels that use it are still
+// queued is safe: the allocator hands the block out again only to work queued
+// after them on the same stream.
+class DeviceScratch {
+ public:
+  DeviceScratch() = default;
+  ~DeviceScratch() {
+    if (ptr_ != nullptr) ::kiln::cuda::free(device_, ptr_, bytes_);
+  }
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
+
+  Status alloc(int device, size_t bytes) {
+    device_ = device;
+    bytes_ = bytes;
+    return ::kiln::cuda::malloc(device, bytes, &ptr_);
+  }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  int device_ = 0;
+  size_t bytes_ = 0;
+  void* ptr_ = nullptr;
+};
+
+// Copies `bytes` from the device to the host after the work queued on `s`, and waits.
+inline Status read_back(void* dst, const void* src, size_t bytes, cudaStream_t s, const char* op) {
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), op);
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s), op);
+  return Status::Ok();
+}
 
 // ---- strided indexing ------------------------------------------------------------------
 

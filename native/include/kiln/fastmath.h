@@ -55,9 +55,19 @@ KILN_HD float copysign_f(float m, float s) {
   return num::bits_f32((num::f32_bits(m) & 0x7FFFFFFFu) | (num::f32_bits(s) & 0x80000000u));
 }
 KILN_HD double abs_d(double x) { return num::bits_f64(num::f64_bits(x) & 0x7FFFFFFFFFFFFFFFull); }
+// A NaN x quieted, sign and payload kept: x + x on the CPU (x86 and AArch64
+// return the quieted NaN operand); on CUDA, where arithmetic on a NaN gives the
+// canonical NaN 0x7FFFFFFF instead, by setting the quiet bit (the same bits).
+KILN_HD float quiet_nan(float x) {
+#if defined(__CUDA_ARCH__)
+  return num::bits_f32(num::f32_bits(x) | 0x00400000u);
+#else
+  return x + x;
+#endif
+}
 // r, or x quieted when x is NaN: a NaN argument comes out as the same NaN
 // (sign and payload kept), whatever path the vectorised code took.
-KILN_HD float nan_in(float x, float r) { return x != x ? x + x : r; }
+KILN_HD float nan_in(float x, float r) { return x != x ? quiet_nan(x) : r; }
 // Selects that keep NaN in x: x < lo ? lo : x, x > hi ? hi : x.
 KILN_HD float max_keep_nan(float x, float lo) { return x < lo ? lo : x; }
 KILN_HD float min_keep_nan(float x, float hi) { return x > hi ? hi : x; }
@@ -212,7 +222,7 @@ KILN_HD float log_f32(float x) {
   const bool finite_pos = x > 0.0f && x < kInfF;
   const double r = log_of_float_d(finite_pos ? x : 1.0f);
   // log(+-0) = -inf, log(x < 0) = NaN, log(+inf) = +inf, log(NaN) = NaN.
-  const float special = x == 0.0f ? -kInfF : (x < 0.0f ? kNanF : x + x);
+  const float special = x == 0.0f ? -kInfF : (x < 0.0f ? kNanF : nan_in(x, x));  // +inf stays, NaN quieted
   return finite_pos ? static_cast<float>(r) : special;
 }
 
@@ -228,7 +238,7 @@ KILN_HD double sqrt_d(double x) {
 }
 KILN_HD float sqrt_f32(float x) {
 #if defined(__CUDA_ARCH__)
-  return __fsqrt_rn(x);
+  return nan_in(x, __fsqrt_rn(x));  // the CPU's sqrt returns a NaN argument quieted
 #else
   return __builtin_sqrtf(x);
 #endif
