@@ -42,6 +42,7 @@ export {
 } from './ops/nn';
 export { transpose, permute, swapAxes, slice, narrow, split, concat, stack, broadcastTo, unsqueeze, squeeze, flatten } from './ops/views';
 export { tidy, keep, memory, type MemoryInfo } from './lifetime';
+export { noGrad, enableGrad, isGradEnabled } from './autograd/mode';
 export { manualSeed, getRngState, setRngState, type RngState } from './random';
 export { devices, setNumThreads, getNumThreads, kernels, internals, type DevicesInfo, type CudaDeviceInfo } from './runtime';
 export { DTYPES, dtypeSize, type DType, type DataTypeMap, type TypedArrayFor } from './dtype';

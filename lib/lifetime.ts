@@ -12,23 +12,29 @@ export interface Disposable {
 
 let liveTensors = 0;
 
-interface Held {
+/** What the finalizer needs to free a collected tensor (never the tensor itself). */
+export interface Held {
   storage: StorageRef;
+  /** Releases the tensor's autograd node and gradient, when it has them. */
+  extra?: () => void;
 }
 
 const finalizer = new FinalizationRegistry<Held>((held) => {
   liveTensors -= 1;
   held.storage.release();
+  held.extra?.();
 });
 
 // Innermost tidy() scope last. Each holds the tensors created inside it.
 const scopes: Set<Disposable>[] = [];
 
 /** Called by every new Tensor: counts it, arms the finalizer, adds it to the current scope. */
-export function track(t: Disposable, storage: StorageRef): void {
+export function track(t: Disposable, storage: StorageRef): Held {
   liveTensors += 1;
-  finalizer.register(t, { storage }, t);
+  const held: Held = { storage };
+  finalizer.register(t, held, t);
   if (scopes.length > 0) scopes[scopes.length - 1].add(t);
+  return held;
 }
 
 /** Called by Tensor.dispose() (once). */

@@ -1,9 +1,12 @@
 // The Tensor class: a typed, strided view of native storage on one device.
 import { resolveDevice, type Device, type DeviceSpec } from './device';
 import { checkDType, dtypeCode, dtypeSize, isFloatDType, typedArrayOf, type DType, type TypedArrayFor } from './dtype';
-import { DisposedError, ShapeError, ValueError } from './errors';
-import { track, untrack } from './lifetime';
+import { runBackward, seedFor } from './autograd/engine';
+import type { Node } from './autograd/node';
+import { DeviceError, DisposedError, DTypeError, ShapeError, ValueError } from './errors';
+import { keep, track, untrack, type Held } from './lifetime';
 import { native, type NativeView } from './native';
+import * as creation from './creation';
 import * as elementwise from './ops/elementwise';
 import * as matmulOps from './ops/matmul';
 import * as nn from './ops/nn';
@@ -39,11 +42,13 @@ export class Tensor<D extends DType = DType> {
   readonly strides: readonly number[];
   /** @internal Element offset into the storage. */
   readonly offset: number;
-  /** Whether autograd records ops on this tensor (set at creation or with requiresGrad_()). */
-  requiresGrad = false;
   /** @internal */
   readonly deviceSpec: DeviceSpec;
   private storageRef: StorageRef | null;
+  private readonly held: Held;
+  private leafRequiresGrad = false;
+  private node: Node | null = null;
+  private gradValue: Tensor | null = null;
 
   /** @internal Use kiln.tensor(), zeros(), ... to create tensors. */
   constructor(init: TensorInit<D>) {
@@ -55,7 +60,7 @@ export class Tensor<D extends DType = DType> {
     this.device = init.device.name;
     this.size = sizeOf(init.shape);
     this.storageRef = init.storage;
-    track(this, init.storage);
+    this.held = track(this, init.storage);
   }
 
   get ndim(): number {
@@ -81,16 +86,124 @@ export class Tensor<D extends DType = DType> {
     const s = this.storageRef;
     this.storageRef = null;
     untrack(this, s);
+    this.dropAutograd();
   }
 
   [Symbol.dispose](): void {
     this.dispose();
   }
 
-  /** Marks the tensor as a leaf that autograd should track. Returns this. */
+  private dropAutograd(): void {
+    this.node?.release();
+    this.node = null;
+    this.gradValue?.dispose();
+    this.gradValue = null;
+    this.held.extra = undefined;
+  }
+
+  private armFinalizer(): void {
+    // a collected tensor must still release its graph node and its gradient
+    this.held.extra = this.node === null && this.gradValue === null ? undefined : () => {
+      this.node?.release();
+      this.gradValue?.dispose();
+    };
+  }
+
+  // ---- autograd ---------------------------------------------------------------------
+
+  /** Whether gradients flow to this tensor: a leaf marked with requiresGrad, or the result of an op on one. */
+  get requiresGrad(): boolean {
+    return this.leafRequiresGrad || this.node !== null;
+  }
+
+  set requiresGrad(flag: boolean) {
+    this.requiresGrad_(flag);
+  }
+
+  /** Marks a leaf tensor (one not computed by a recorded op) as needing gradients. Returns this. */
   requiresGrad_(flag = true): this {
-    this.requiresGrad = flag;
+    if (this.node !== null) {
+      throw new ValueError(`kiln: requiresGrad_: ${this.describe()} was computed by '${this.node.name}'; only leaf tensors take requiresGrad (use detach() for a new leaf)`);
+    }
+    if (flag && !isFloatDType(this.dtype)) {
+      throw new DTypeError(`kiln: requiresGrad_: only floating tensors can require gradients, got ${this.describe()}`);
+    }
+    this.leafRequiresGrad = flag;
     return this;
+  }
+
+  /** True unless the tensor was computed by a recorded op. */
+  get isLeaf(): boolean {
+    return this.node === null;
+  }
+
+  /** @internal The node of the op that computed this tensor, or null for leaves. */
+  get gradFn(): Node | null {
+    return this.node;
+  }
+
+  /** @internal Called once by autograd's record(). */
+  setGradFn(node: Node): void {
+    this.node = node;
+    this.armFinalizer();
+  }
+
+  /**
+   * The accumulated gradient (null until a backward pass reaches this tensor).
+   * The tensor owns it: it is kept out of tidy() scopes and disposed with the
+   * tensor, and assigning a new one disposes the old one.
+   */
+  get grad(): Tensor<D> | null {
+    return this.gradValue as Tensor<D> | null;
+  }
+
+  set grad(g: Tensor<D> | null) {
+    if (g !== null) {
+      if (!(g instanceof Tensor)) throw new ValueError(`kiln: grad: expected a Tensor or null, got ${typeof g}`);
+      g.storage('grad');
+      if (g.dtype !== this.dtype) throw new DTypeError(`kiln: grad: ${g.describe()} must have the dtype of ${this.describe()}`);
+      if (g.device !== this.device) throw new DeviceError(`kiln: grad: ${g.describe()} must be on the device of ${this.describe()}`);
+      if (g.shape.length !== this.shape.length || g.shape.some((d, i) => d !== this.shape[i])) {
+        throw new ShapeError(`kiln: grad: ${g.describe()} must have the shape of ${this.describe()}`);
+      }
+      keep(g);
+    }
+    if (this.gradValue !== null && this.gradValue !== g) this.gradValue.dispose();
+    this.gradValue = g;
+    this.armFinalizer();
+  }
+
+  /** @internal Adds g (owned, disposed here) into grad. */
+  accumulateGrad(g: Tensor): void {
+    if (this.storageRef === null) {
+      g.dispose();
+      return;
+    }
+    const packed = g.isContiguous && g.dtype === this.dtype ? g : g.to({ dtype: this.dtype }).contiguous();
+    if (packed !== g) g.dispose();
+    if (this.gradValue === null) {
+      this.grad = packed as Tensor<D>;
+      return;
+    }
+    const sum = elementwise.add(this.gradValue, packed as Tensor<D>) as Tensor<D>;
+    packed.dispose();
+    this.grad = sum;
+  }
+
+  /**
+   * Backpropagates from this tensor: every leaf that requires grad and took
+   * part in computing it gets d(this)/d(leaf) added to its grad. A non-scalar
+   * needs the gradient of the output. The graph's saved tensors are freed.
+   */
+  backward(gradient?: Tensor<D>): void {
+    this.storage('backward');
+    const seed = seedFor(this, gradient, (t) => keep(creation.onesLike(t)));
+    runBackward(this, seed, (a, b) => elementwise.add(a, b));
+  }
+
+  /** A view of the same storage that is cut off from the graph (a new leaf, no grad). */
+  detach(): Tensor<D> {
+    return this.shareView();
   }
 
   /** @internal The live storage (throws DisposedError naming `op` after dispose). */
