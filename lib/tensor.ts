@@ -6,6 +6,10 @@ import type { Node } from './autograd/node';
 import { DeviceError, DisposedError, DTypeError, ShapeError, ValueError } from './errors';
 import { keep, track, untrack, type Held } from './lifetime';
 import { native, type NativeView } from './native';
+import * as gradEw from './autograd/grad-elementwise';
+import * as gradNn from './autograd/grad-nn';
+import * as gradReduce from './autograd/grad-reduce';
+import * as gradViews from './autograd/grad-views';
 import * as creation from './creation';
 import * as elementwise from './ops/elementwise';
 import * as matmulOps from './ops/matmul';
@@ -179,7 +183,7 @@ export class Tensor<D extends DType = DType> {
       g.dispose();
       return;
     }
-    const packed = g.isContiguous && g.dtype === this.dtype ? g : g.to({ dtype: this.dtype }).contiguous();
+    const packed = g.isContiguous && g.dtype === this.dtype ? g : rawPacked(g, this.dtype);
     if (packed !== g) g.dispose();
     if (this.gradValue === null) {
       this.grad = packed as Tensor<D>;
@@ -228,6 +232,11 @@ export class Tensor<D extends DType = DType> {
 
   /** A copy converted to `dtype` (round to nearest even; see README "Casting"). Same dtype: a new view. */
   cast<T extends DType>(dtype: T): Tensor<T> {
+    return gradViews.cast(this, dtype);
+  }
+
+  /** @internal cast without autograd. */
+  rawCast<T extends DType>(dtype: T): Tensor<T> {
     const target = checkDType('cast', dtype);
     if (target === (this.dtype as DType)) return this.shareView() as unknown as Tensor<T>;
     const out = emptyTensor(this.shape, target, this.deviceSpec) as Tensor<T>;
@@ -239,14 +248,19 @@ export class Tensor<D extends DType = DType> {
   to(target: Device): Tensor<D>;
   to<T extends DType = D>(target: { dtype?: T; device?: Device }): Tensor<T>;
   to(target: ToTarget): Tensor {
+    return gradViews.to(this, target);
+  }
+
+  /** @internal to() without autograd. */
+  rawTo(target: ToTarget): Tensor {
     const spec = typeof target === 'string' || target === undefined ? { device: target } : target;
     if (spec === null || typeof spec !== 'object') throw new ValueError(`kiln: to: expected a device or { dtype, device }, got ${String(target)}`);
     const device = spec.device === undefined ? this.deviceSpec : resolveDevice('to', spec.device);
     const dtype = spec.dtype === undefined ? this.dtype : checkDType('to', spec.dtype);
     this.storage('to');
-    if (device.name === this.device) return dtype === this.dtype ? this.shareView() : this.cast(dtype);
+    if (device.name === this.device) return dtype === this.dtype ? this.shareView() : this.rawCast(dtype);
     // Convert on the source device first (fewer bytes cross when narrowing), then copy packed bytes.
-    const packed = dtype === this.dtype ? this.contiguous() : this.cast(dtype);
+    const packed = dtype === this.dtype ? this.rawContiguous() : this.rawCast(dtype);
     try {
       const out = emptyTensor(packed.shape, dtype, device);
       try {
@@ -264,11 +278,16 @@ export class Tensor<D extends DType = DType> {
 
   /** Same elements in a new shape (one entry may be -1). A view when contiguous, else a copy. */
   reshape(shape: readonly number[]): Tensor<D> {
+    return gradViews.reshape(this, shape);
+  }
+
+  /** @internal reshape without autograd. */
+  rawReshape(shape: readonly number[]): Tensor<D> {
     const target = inferShape('reshape', shape, this);
     if (!this.isContiguous) {
-      const c = this.contiguous();
+      const c = this.rawContiguous();
       try {
-        return c.reshape(target);
+        return c.rawReshape(target);
       } finally {
         c.dispose();
       }
@@ -285,12 +304,22 @@ export class Tensor<D extends DType = DType> {
 
   /** Row-major packed elements: a new view when already contiguous, else a copy. */
   contiguous(): Tensor<D> {
+    return gradViews.contiguous(this);
+  }
+
+  /** @internal contiguous() without autograd. */
+  rawContiguous(): Tensor<D> {
     if (this.isContiguous) return this.shareView();
-    return this.clone();
+    return this.rawClone();
   }
 
   /** A contiguous copy with its own storage. */
   clone(): Tensor<D> {
+    return gradViews.clone(this);
+  }
+
+  /** @internal clone() without autograd. */
+  rawClone(): Tensor<D> {
     const out = emptyTensor(this.shape, this.dtype, this.deviceSpec);
     runInto('cast', this.dtype, [this], out);
     return out;
@@ -301,7 +330,7 @@ export class Tensor<D extends DType = DType> {
   /** A copy of the elements in row-major order (see DataTypeMap for the array type). */
   dataSync(): TypedArrayFor<D> {
     this.storage('dataSync');
-    const src = this.isContiguous ? this : this.contiguous();
+    const src = this.isContiguous ? this : this.rawContiguous();
     try {
       const esize = dtypeSize(this.dtype);
       const buf = native.read(src.storage('dataSync').native, src.offset * esize, src.size * esize);
@@ -357,19 +386,19 @@ export class Tensor<D extends DType = DType> {
   // ---- ops as methods (see the functions of the same name on kiln) -------------------
 
   add(other: Tensor<D> | number): Tensor<D> {
-    return elementwise.add(this, other);
+    return gradEw.add(this, other);
   }
   sub(other: Tensor<D> | number): Tensor<D> {
-    return elementwise.sub(this, other);
+    return gradEw.sub(this, other);
   }
   mul(other: Tensor<D> | number): Tensor<D> {
-    return elementwise.mul(this, other);
+    return gradEw.mul(this, other);
   }
   div(other: Tensor<D> | number): Tensor<D> {
-    return elementwise.div(this, other);
+    return gradEw.div(this, other);
   }
   pow(other: Tensor<D> | number): Tensor<D> {
-    return elementwise.pow(this, other);
+    return gradEw.pow(this, other);
   }
   maximum(other: Tensor<D> | number): Tensor<D> {
     return elementwise.maximum(this, other);
@@ -378,46 +407,46 @@ export class Tensor<D extends DType = DType> {
     return elementwise.minimum(this, other);
   }
   neg(): Tensor<D> {
-    return elementwise.neg(this);
+    return gradEw.neg(this);
   }
   exp(): Tensor<D> {
-    return elementwise.exp(this);
+    return gradEw.exp(this);
   }
   log(): Tensor<D> {
-    return elementwise.log(this);
+    return gradEw.log(this);
   }
   sqrt(): Tensor<D> {
-    return elementwise.sqrt(this);
+    return gradEw.sqrt(this);
   }
   rsqrt(): Tensor<D> {
-    return elementwise.rsqrt(this);
+    return gradEw.rsqrt(this);
   }
   abs(): Tensor<D> {
     return elementwise.abs(this);
   }
   relu(): Tensor<D> {
-    return elementwise.relu(this);
+    return gradEw.relu(this);
   }
   gelu(opts?: elementwise.GeluOptions): Tensor<D> {
-    return elementwise.gelu(this, opts);
+    return gradEw.gelu(this, opts);
   }
   silu(): Tensor<D> {
-    return elementwise.silu(this);
+    return gradEw.silu(this);
   }
   sigmoid(): Tensor<D> {
-    return elementwise.sigmoid(this);
+    return gradEw.sigmoid(this);
   }
   tanh(): Tensor<D> {
-    return elementwise.tanh(this);
+    return gradEw.tanh(this);
   }
   clamp(min?: number | null, max?: number | null): Tensor<D> {
     return elementwise.clamp(this, min, max);
   }
   sum(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
-    return reduce.sum(this, axis, keepDims);
+    return gradReduce.sum(this, axis, keepDims);
   }
   mean(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
-    return reduce.mean(this, axis, keepDims);
+    return gradReduce.mean(this, axis, keepDims);
   }
   max(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
     return reduce.max(this, axis, keepDims);
@@ -429,37 +458,37 @@ export class Tensor<D extends DType = DType> {
     return reduce.argmax(this, axis, keepDims);
   }
   matmul(other: Tensor<D>): Tensor<D> {
-    return matmulOps.matmul(this, other);
+    return gradReduce.matmul(this, other);
   }
   softmax(axis = -1): Tensor<D> {
-    return nn.softmax(this, axis);
+    return gradNn.softmax(this, axis);
   }
   logSoftmax(axis = -1): Tensor<D> {
-    return nn.logSoftmax(this, axis);
+    return gradNn.logSoftmax(this, axis);
   }
   transpose(perm?: readonly number[]): Tensor<D> {
-    return views.transpose(this, perm);
+    return gradViews.transpose(this, perm);
   }
   permute(...perm: (number | readonly number[])[]): Tensor<D> {
-    return views.permute(this, ...perm);
+    return gradViews.permute(this, ...perm);
   }
   slice(starts: readonly number[], ends?: readonly (number | undefined)[], steps?: readonly number[]): Tensor<D> {
-    return views.slice(this, starts, ends, steps);
+    return gradViews.slice(this, starts, ends, steps);
   }
   split(sections: number | readonly number[], axis = 0): Tensor<D>[] {
-    return views.split(this, sections, axis);
+    return gradViews.split(this, sections, axis);
   }
   squeeze(axis?: number): Tensor<D> {
-    return views.squeeze(this, axis);
+    return gradViews.squeeze(this, axis);
   }
   unsqueeze(axis: number): Tensor<D> {
-    return views.unsqueeze(this, axis);
+    return gradViews.unsqueeze(this, axis);
   }
   flatten(): Tensor<D> {
-    return views.flatten(this);
+    return gradViews.flatten(this);
   }
   broadcastTo(shape: readonly number[]): Tensor<D> {
-    return views.broadcastTo(this, shape);
+    return gradViews.broadcastTo(this, shape);
   }
 
   private shareView(): Tensor<D> {
@@ -472,6 +501,12 @@ export class Tensor<D extends DType = DType> {
       device: this.deviceSpec,
     });
   }
+}
+
+/** g as a contiguous tensor of `dtype` (a new tensor). */
+function rawPacked(g: Tensor, dtype: DType): Tensor {
+  if (g.dtype !== dtype) return g.rawCast(dtype);
+  return g.rawClone();
 }
 
 /** @internal A new contiguous tensor with uninitialised storage. */
