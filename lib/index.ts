@@ -10,6 +10,7 @@ export { softmax, logSoftmax, crossEntropy, embedding, rmsNorm, layerNorm, rope,
 export { backward, type CrossEntropyOptions, type RopeOptions, type AttentionOptions } from './ops/nn';
 export { transpose, permute, swapAxes, slice, narrow, split, concat, stack, broadcastTo, unsqueeze, squeeze, flatten } from './autograd/grad-views';
 export { tidy, keep, memory, type MemoryInfo } from './lifetime';
+export * as io from './io';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/mode';
 export { manualSeed, getRngState, setRngState, type RngState } from './random';
 export { devices, setNumThreads, getNumThreads, kernels, internals, type DevicesInfo, type CudaDeviceInfo } from './runtime';
