@@ -3,7 +3,7 @@
 // (so the registry's own validation runs too).
 #pragma once
 #include <cstdint>
-#include <initializer_list>
+#include <vector>
 
 #include "kiln/registry.h"
 
@@ -53,18 +53,18 @@ inline kiln::Status run_random(const char* op, const kiln::View& out, int64_t se
 }
 
 // Any kernel: views in and out, integer and real attributes, registry key dtype.
-inline kiln::Status run(const char* op, kiln::DType key, std::initializer_list<kiln::View> ins,
-                        std::initializer_list<kiln::View> outs, std::initializer_list<int64_t> ints = {},
-                        std::initializer_list<double> floats = {}) {
+inline kiln::Status run(const char* op, kiln::DType key, const std::vector<kiln::View>& ins,
+                        const std::vector<kiln::View>& outs, const std::vector<int64_t>& ints = {},
+                        const std::vector<double>& floats = {}) {
   kiln::KernelArgs args;
   args.op = op;
-  args.in = ins.begin();
+  args.in = ins.data();
   args.n_in = static_cast<int>(ins.size());
-  args.out = outs.begin();
+  args.out = outs.data();
   args.n_out = static_cast<int>(outs.size());
-  args.ints = ints.begin();
+  args.ints = ints.data();
   args.n_ints = static_cast<int>(ints.size());
-  args.floats = floats.begin();
+  args.floats = floats.data();
   args.n_floats = static_cast<int>(floats.size());
   return kiln::run_kernel(key, args);
 }

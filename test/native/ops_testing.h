@@ -1,16 +1,14 @@
 // Test tensors and helpers for the suites 'fastmath', 'unary', 'reduce',
-// 'softmax' and 'embedding': host storage filled with guard bytes, views in
-// several layouts (contiguous, transposed, strided with an offset, expanded
-// with stride 0), element access as float64 (exact decoding written here from
-// the IEEE definitions; writes round once, through kiln's encoders, which the
+// 'softmax' and 'embedding': host tensors (testing.h) in the fixed layouts
+// (contiguous, transposed, strided with an offset, expanded with stride 0)
+// with guard bytes, element access as float64 (exact decoding from the IEEE
+// definitions; writes round once, through kiln's encoders, which the
 // 'numerics' suite checks), runs on every ISA level and thread count, and ulp
 // distances.
 #pragma once
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -18,118 +16,31 @@
 
 #include "harness.h"
 #include "kiln/cpu_features.h"
-#include "kiln/element.h"
 #include "kiln/threadpool.h"
-#include "kiln/view.h"
+#include "testing.h"
 
 namespace ot {
 
 using kiln::DType;
 using kiln::View;
+using kt::clone;
+using kt::decode;
+using kt::encode;
+using kt::isa_levels;
+using kt::Layout;
+using kt::layout_name;
+using kt::max_finite;
+using kt::min_exp;
+using kt::precision;
+using kt::round_to;
+using kt::shape_str;
+using Tensor = kt::HostTensor;
+using Restore = kt::RestoreIsa;
 
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  uint64_t next() {
-    uint64_t x = (s += 0x9E3779B97F4A7C15ull);
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-  }
-  int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  double uniform(double lo, double hi) { return lo + (hi - lo) * unit(); }
+// SplitMix64 seeded through a multiply, so that neighbouring seeds start far apart.
+struct Rng : kt::Rng {
+  explicit Rng(uint64_t seed) : kt::Rng(seed * 0x9E3779B97F4A7C15ull + 1) {}
 };
-
-inline std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
-// ---- decoding (from the IEEE definitions) and encoding ---------------------------------
-
-inline double ieee_value(uint32_t code, int E, int M) {
-  const int bias = (1 << (E - 1)) - 1;
-  const bool neg = (code >> (E + M)) & 1u;
-  const uint32_t e = (code >> M) & ((1u << E) - 1), m = code & ((1u << M) - 1);
-  double v;
-  if (e == (1u << E) - 1) {
-    v = m ? std::numeric_limits<double>::quiet_NaN() : HUGE_VAL;
-  } else if (e == 0) {
-    v = std::ldexp(static_cast<double>(m), 1 - bias - M);
-  } else {
-    v = std::ldexp(static_cast<double>((1u << M) | m), static_cast<int>(e) - bias - M);
-  }
-  return neg ? -v : v;
-}
-
-inline double decode(DType dt, const unsigned char* p) {
-  switch (dt) {
-    case DType::Float32: {
-      uint32_t u;
-      std::memcpy(&u, p, 4);
-      return ieee_value(u, 8, 23);
-    }
-    case DType::Float16: {
-      uint16_t h;
-      std::memcpy(&h, p, 2);
-      return ieee_value(h, 5, 10);
-    }
-    case DType::BFloat16: {
-      uint16_t h;
-      std::memcpy(&h, p, 2);
-      return ieee_value(h, 8, 7);
-    }
-    case DType::Int32: {
-      int32_t i;
-      std::memcpy(&i, p, 4);
-      return i;
-    }
-    default: return static_cast<double>(*p);
-  }
-}
-
-// Rounds v once to dt and stores it (float dtypes via kiln's f64 encoders; int32 truncates).
-inline void encode(DType dt, double v, unsigned char* p) {
-  switch (dt) {
-    case DType::Float32: {
-      const float f = static_cast<float>(v);
-      std::memcpy(p, &f, 4);
-      break;
-    }
-    case DType::Float16: {
-      const uint16_t h = kiln::num::f64_to_f16(v);
-      std::memcpy(p, &h, 2);
-      break;
-    }
-    case DType::BFloat16: {
-      const uint16_t h = kiln::num::f64_to_bf16(v);
-      std::memcpy(p, &h, 2);
-      break;
-    }
-    case DType::Int32: {
-      const int32_t i = static_cast<int32_t>(v);
-      std::memcpy(p, &i, 4);
-      break;
-    }
-    default: *p = static_cast<unsigned char>(v != 0);
-  }
-}
-
-// v rounded to the nearest value of float dtype dt (ties to even), as a double.
-inline double round_to(DType dt, double v) {
-  unsigned char b[4];
-  encode(dt, v, b);
-  return decode(dt, b);
-}
-
-// Mantissa bits (incl. the implicit one) and minimum normal exponent of a float dtype.
-inline int precision(DType dt) { return dt == DType::Float32 ? 24 : (dt == DType::Float16 ? 11 : 8); }
-inline int min_exp(DType dt) { return dt == DType::Float16 ? -14 : -126; }
-inline double max_finite(DType dt) {
-  return dt == DType::Float32 ? FLT_MAX : (dt == DType::Float16 ? 65504.0 : std::ldexp(255.0, 120));
-}
 
 // |got - want| in units of the last place of dt at `want` (exact reals; inf
 // counts as the next power of two after the largest finite value). 0 when both
@@ -146,133 +57,13 @@ inline double ulp_diff(DType dt, double got, double want) {
 
 // ---- tensors -----------------------------------------------------------------------------
 
-enum class Layout { Contig, Transposed, Strided, Expanded };
-inline const char* layout_name(Layout l) {
-  switch (l) {
-    case Layout::Contig: return "contiguous";
-    case Layout::Transposed: return "transposed";
-    case Layout::Strided: return "strided+offset";
-    default: return "expanded";
-  }
-}
-
 constexpr unsigned char kGuard = 0xA5;
+// Two spare elements after the last one a view addresses (after the offset when it is empty).
+constexpr kt::Padding kPadding{kGuard, 2, 2};
 
-struct Tensor {
-  std::vector<unsigned char> mem;
-  View v;
-  size_t es = 0;
-  std::vector<int64_t> shape;
-
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    return n;
-  }
-  // Storage element index of row-major element k.
-  int64_t addr(int64_t k) const {
-    int64_t a = v.offset;
-    for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
-      const int64_t d = shape[static_cast<size_t>(i)];
-      a += (k % d) * v.strides[i];
-      k /= d;
-    }
-    return a;
-  }
-  unsigned char* ptr(int64_t k) { return mem.data() + addr(k) * static_cast<int64_t>(es); }
-  const unsigned char* ptr(int64_t k) const { return mem.data() + addr(k) * static_cast<int64_t>(es); }
-  double get(int64_t k) const { return decode(v.dtype, ptr(k)); }
-  void set(int64_t k, double x) { encode(v.dtype, x, ptr(k)); }
-  int32_t geti(int64_t k) const {
-    int32_t i;
-    std::memcpy(&i, ptr(k), 4);
-    return i;
-  }
-  void seti(int64_t k, int32_t x) { std::memcpy(ptr(k), &x, 4); }
-  // The view's elements in row-major order, as raw bytes.
-  std::vector<unsigned char> bytes() const {
-    std::vector<unsigned char> out(static_cast<size_t>(numel()) * es);
-    for (int64_t k = 0; k < numel(); ++k) std::memcpy(out.data() + k * static_cast<int64_t>(es), ptr(k), es);
-    return out;
-  }
-  // True when every byte the view does not address still holds the guard.
-  bool guards_intact() const {
-    std::vector<bool> used(mem.size() / es, false);
-    for (int64_t k = 0; k < numel(); ++k) used[static_cast<size_t>(addr(k))] = true;
-    for (size_t e = 0; e < used.size(); ++e) {
-      if (used[e]) continue;
-      for (size_t b = 0; b < es; ++b) {
-        if (mem[e * es + b] != kGuard) return false;
-      }
-    }
-    return true;
-  }
-};
-
+// A tensor in a fixed layout (Strided starts at element 3).
 inline Tensor make(DType dt, const std::vector<int64_t>& shape, Layout layout = Layout::Contig) {
-  Tensor t;
-  t.es = kiln::dtype_size(dt);
-  t.shape = shape;
-  const int nd = static_cast<int>(shape.size());
-  View& v = t.v;
-  v.dtype = dt;
-  v.ndim = nd;
-  for (int i = 0; i < nd; ++i) v.shape[i] = shape[static_cast<size_t>(i)];
-  int64_t stride = 1;
-  switch (layout) {
-    case Layout::Contig:
-      for (int i = nd - 1; i >= 0; --i) {
-        v.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
-      }
-      break;
-    case Layout::Transposed:  // dims stored in reverse order
-      for (int i = 0; i < nd; ++i) {
-        v.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
-      }
-      break;
-    case Layout::Strided:  // every other element, rows padded by one, offset 3
-      stride = 2;
-      for (int i = nd - 1; i >= 0; --i) {
-        v.strides[i] = stride;
-        stride = stride * shape[static_cast<size_t>(i)] + 1;
-      }
-      v.offset = 3;
-      break;
-    case Layout::Expanded: {  // the first dim longer than 1 has stride 0
-      for (int i = nd - 1; i >= 0; --i) {
-        v.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
-      }
-      for (int i = 0; i < nd; ++i) {
-        if (shape[static_cast<size_t>(i)] > 1) {
-          v.strides[i] = 0;
-          break;
-        }
-      }
-      v.offset = 1;
-      break;
-    }
-  }
-  int64_t last = v.offset;
-  bool empty = false;
-  for (int i = 0; i < nd; ++i) {
-    if (shape[static_cast<size_t>(i)] == 0) empty = true;
-    last += (shape[static_cast<size_t>(i)] - 1) * v.strides[i];
-  }
-  const int64_t elems = empty ? v.offset + 2 : last + 3;
-  t.mem.assign(static_cast<size_t>(elems) * t.es, kGuard);
-  v.base = t.mem.data();
-  v.storage_bytes = t.mem.size();
-  return t;
-}
-
-// A copy of t with fresh storage (the View points at the copy).
-inline Tensor clone(const Tensor& t) {
-  Tensor c = t;
-  c.v.base = c.mem.data();
-  return c;
+  return kt::make_fixed(dt, shape, layout, kPadding, 3);
 }
 
 // Random value generators for float tensors: mostly moderate values, some
@@ -297,21 +88,6 @@ inline void fill(Tensor& t, Rng& r, double scale, bool specials = false) {
 }
 
 // ---- ISA levels and threads ------------------------------------------------------------------
-
-inline std::vector<kiln::cpu::IsaLevel> isa_levels() {
-  std::vector<kiln::cpu::IsaLevel> out;
-  for (int l = 0; l <= static_cast<int>(kiln::cpu::detected_isa()); ++l) out.push_back(static_cast<kiln::cpu::IsaLevel>(l));
-  return out;
-}
-
-// Restores the ISA level and thread count when a test ends.
-struct Restore {
-  kiln::cpu::IsaLevel saved = kiln::cpu::active_isa();
-  ~Restore() {
-    kiln::cpu::set_isa(saved);
-    kiln::cpu::set_num_threads(0);
-  }
-};
 
 // Runs `call` (a kernel run into fresh outputs, returning their bytes) on
 // every ISA level, and with 1, 2 and 3 threads at the first level when

@@ -224,7 +224,6 @@ struct Observed {
   double o[3] = {}, lse[3] = {}, gq[3] = {}, gk[3] = {}, gv[3] = {}, fd[3] = {};
 };
 Observed g_obs;
-int dt_index(DType dt) { return dt == DType::Float32 ? 0 : (dt == DType::Float16 ? 1 : 2); }
 
 bool check_grad(const char* what, const Case& t, const Tensor& got, const vd& want, const vd& scale, double tol,
                 double* obs) {
@@ -232,7 +231,7 @@ bool check_grad(const char* what, const Case& t, const Tensor& got, const vd& wa
   nnt::ErrStat e;
   for (int64_t i = 0; i < got.numel(); ++i) e.add(got.get(i), want[static_cast<size_t>(i)], u * (scale[static_cast<size_t>(i)] + sub), i);
   KCHECK(e.max_err <= tol) << t.name() << ": " << what << " error " << e.max_err << " units at " << e.where << " (got "
-                           << got.get(std::max<int64_t>(e.where, 0)) << ", want "
+                           << (e.where >= 0 ? got.get(e.where) : 0.0) << ", want "
                            << (e.where >= 0 ? want[static_cast<size_t>(e.where)] : 0.0) << ")";
   *obs = std::max(*obs, e.max_err);
   return e.max_err <= tol;
@@ -241,7 +240,7 @@ bool check_grad(const char* what, const Case& t, const Tensor& got, const vd& wa
 // Forward and backward against the reference; with_fd: the gradients also
 // against finite differences.
 void check_case(Case& t, bool with_fd) {
-  const int di = dt_index(t.dt);
+  const int di = nnt::dt_index(t.dt);
   const double u = nnt::unit_roundoff(t.dt), u32 = 0x1.0p-24, sub = nnt::subnormal_floor(t.dt);
   const Tol tol = tol_for(t.dt);
   const vd q = t.q.values(), k = t.k.values(), v = t.v.values(), go = t.go.values();
@@ -510,7 +509,7 @@ KTEST(attention, error_statuses) {
   Tensor gq = T(F, {2, 4, 5, 8}), gk = T(F, {2, 2, 7, 8}), gv = T(F, {2, 2, 7, 6});
   auto fwd = [&](const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& o_, const Tensor& l_,
                  std::initializer_list<int64_t> ints = {0}, std::initializer_list<double> floats = {0.5}) {
-    return static_cast<int>(kt::run("attention", q_.dt, {q_.v, k_.v, v_.v}, {o_.v, l_.v}, ints, floats).code());
+    return static_cast<int>(kt::run("attention", q_.dtype(), {q_.v, k_.v, v_.v}, {o_.v, l_.v}, ints, floats).code());
   };
   auto bwd = [&](const Tensor& o_, const Tensor& l_, const Tensor& go_, const Tensor& gq_, const Tensor& gk_,
                  const Tensor& gv_) {

@@ -54,6 +54,7 @@
 namespace {
 
 using namespace kiln;
+using nnt::clone;
 using nnt::Layout;
 using nnt::Rng;
 using nnt::Tensor;
@@ -69,7 +70,6 @@ void require_cuda() {
   if (!a.available) kt::skip("CUDA is unavailable: " + a.reason);
 }
 
-int dt_index(DType dt) { return dt == DType::Float32 ? 0 : (dt == DType::Float16 ? 1 : 2); }
 bool fma_isa() { return cpu::active_isa() != cpu::IsaLevel::Portable; }
 bool avx512_isa() { return cpu::active_isa() == cpu::IsaLevel::Avx512; }
 
@@ -91,14 +91,6 @@ class Buffer {
   void* ptr_ = nullptr;
   Status status_;
 };
-
-// A copy whose view addresses its own storage.
-Tensor clone(const Tensor& t) {
-  Tensor c = t;
-  c.v.base = c.mem.data();
-  c.v.storage_bytes = c.mem.size();
-  return c;
-}
 
 // t's whole storage on cuda:0, viewed with t's layout.
 struct Dev {
@@ -337,7 +329,7 @@ Observed g_obs;
 // Forward and backward on the GPU (backward from the GPU's own mean / rstd)
 // against the float64 reference; also the CPU on the same operands.
 void check_case(Case& c) {
-  const int li = c.layer ? 1 : 0, di = dt_index(c.dt);
+  const int li = c.layer ? 1 : 0, di = nnt::dt_index(c.dt);
   const double u = nnt::unit_roundoff(c.dt), u32 = 0x1.0p-24, sub = nnt::subnormal_floor(c.dt);
   const vd x = c.x.values(), w = c.w.values(), b = c.b.values(), gy = c.gy.values();
   Ref ref;
@@ -623,7 +615,7 @@ KTEST(cuda_nn, rope_match_reference_and_cpu) {
         const nnt::ErrStat e = errors(out[0], want, scale, u, sub);
         KCHECK(e.max_err <= (dt == DType::Float32 ? 4.0 : 1.01)) << c.name() << ": error " << e.max_err << " units at " << e.where;
         KCHECK(out[0].guards_intact()) << c.name() << ": wrote outside y";
-        worst[dt_index(dt)] = std::max(worst[dt_index(dt)], e.max_err);
+        worst[nnt::dt_index(dt)] = std::max(worst[nnt::dt_index(dt)], e.max_err);
         // The CPU on the same operands: the same bits but for rare last-bit sincos differences.
         Tensor yc = clone(c.y);
         KCHECK(run_cpu("rope", dt, {&c.x, &c.pos}, {&yc}, rope::attrs(c, false), {c.theta}).ok());
@@ -636,7 +628,7 @@ KTEST(cuda_nn, rope_match_reference_and_cpu) {
         if (inv.empty()) return;
         const nnt::ErrStat ei = errors(inv[0], x, scale, u, sub);
         KCHECK(ei.max_err <= (dt == DType::Float32 ? 8.0 : 2.02)) << c.name() << ": inverse(rope(x)) error " << ei.max_err;
-        worst_inv[dt_index(dt)] = std::max(worst_inv[dt_index(dt)], ei.max_err);
+        worst_inv[nnt::dt_index(dt)] = std::max(worst_inv[nnt::dt_index(dt)], ei.max_err);
         if (kt::failures_in_test() > 0) return;
       }
     }
@@ -893,7 +885,7 @@ Observed g_obs;
 // CPU's o and lse, and from its own) against the reference and the CPU.
 void check_case(Case& t) {
   const Cfg& c = t.c;
-  const int di = dt_index(t.dt), pi = tensor_cores(t.dt, c) ? 1 : 0;
+  const int di = nnt::dt_index(t.dt), pi = tensor_cores(t.dt, c) ? 1 : 0;
   const double u = nnt::unit_roundoff(t.dt), u32 = 0x1.0p-24, sub = nnt::subnormal_floor(t.dt);
   const Tol tol = tol_for(t.dt, c);
   const vd q = t.q.values(), k = t.k.values(), v = t.v.values(), go = t.go.values();
@@ -1191,7 +1183,7 @@ KTEST(cuda_nn, attention_error_statuses) {
   Tensor q8 = T(DType::Float8E4M3, {2, 4, 5, 8});
   auto fwd = [&](const std::string& what, const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& o_,
                  const Tensor& l_, std::vector<int64_t> ints = {0}, std::vector<double> floats = {0.5}) {
-    same_status(what, "attention", q_.dt, {&q_, &k_, &v_}, {&o_, &l_}, ints, floats);
+    same_status(what, "attention", q_.dtype(), {&q_, &k_, &v_}, {&o_, &l_}, ints, floats);
   };
   auto bwd = [&](const std::string& what, const Tensor& o_, const Tensor& l_, const Tensor& go_, const Tensor& gq_,
                  const Tensor& gk_, const Tensor& gv_) {

@@ -26,6 +26,7 @@
 #include "kiln/registry.h"
 #include "kiln/threadpool.h"
 #include "kiln/view.h"
+#include "testing.h"
 
 namespace {
 
@@ -34,68 +35,12 @@ using kt::run_binary;
 using kt::run_cast;
 using kt::run_fill;
 using kt::run_random;
-
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    uint64_t x = (s += 0x9E3779B97F4A7C15ull);
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-  }
-  int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-};
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
-// ---- reference decoding and rounding ----------------------------------------------------
-
-// Value of an IEEE-layout code with E exponent and M mantissa bits, from the definition.
-double ieee_value(uint32_t code, int E, int M) {
-  const int bias = (1 << (E - 1)) - 1;
-  const bool neg = (code >> (E + M)) & 1u;
-  const uint32_t e = (code >> M) & ((1u << E) - 1), m = code & ((1u << M) - 1);
-  double v;
-  if (e == (1u << E) - 1) {
-    v = m ? std::numeric_limits<double>::quiet_NaN() : HUGE_VAL;
-  } else if (e == 0) {
-    v = std::ldexp(static_cast<double>(m), 1 - bias - M);
-  } else {
-    v = std::ldexp(static_cast<double>((1u << M) | m), static_cast<int>(e) - bias - M);
-  }
-  return neg ? -v : v;
-}
-
-double read_value(DType dt, const unsigned char* p) {
-  switch (dt) {
-    case DType::Float32: {
-      float f;
-      std::memcpy(&f, p, 4);
-      return f;
-    }
-    case DType::Float16: {
-      uint16_t h;
-      std::memcpy(&h, p, 2);
-      return ieee_value(h, 5, 10);
-    }
-    case DType::BFloat16: {
-      uint16_t h;
-      std::memcpy(&h, p, 2);
-      return ieee_value(h, 8, 7);
-    }
-    default: {
-      int32_t i;
-      std::memcpy(&i, p, 4);
-      return i;
-    }
-  }
-}
+using kt::isa_levels;
+using kt::Layout;
+using kt::layout_name;
+using kt::Rng;
+using kt::shape_str;
+using Tensor = kt::HostTensor;
 
 // Round-to-nearest-even to p significant bits with minimum normal exponent emin,
 // overflow (beyond max) to inf: scale so the last kept bit is the units digit,
@@ -150,96 +95,13 @@ double ref_binary(int op, DType dt, double a, double b, int32_t* iout) {
 
 // ---- tensors -----------------------------------------------------------------------------
 
-enum class Layout { Contig, Transposed, Strided, Expanded };
-const char* layout_name(Layout l) {
-  switch (l) {
-    case Layout::Contig: return "contiguous";
-    case Layout::Transposed: return "transposed";
-    case Layout::Strided: return "strided+offset";
-    default: return "expanded";
-  }
-}
-
 const unsigned char kGuard = 0xCD;
+// Three spare elements after the last one a view addresses (after the offset when it is empty).
+constexpr kt::Padding kPadding{kGuard, 3, 3};
 
-struct Tensor {
-  std::vector<unsigned char> mem;  // the storage (plus nothing else)
-  View v;
-  size_t es = 0;
-  std::vector<int64_t> shape;
-
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    return n;
-  }
-  // Storage element index of the multi-index `idx` (row-major position in `shape`).
-  int64_t addr(const std::vector<int64_t>& idx) const {
-    int64_t a = v.offset;
-    for (size_t i = 0; i < shape.size(); ++i) a += idx[i] * v.strides[i];
-    return a;
-  }
-  unsigned char* at(int64_t element) { return mem.data() + element * es; }
-};
-
+// A tensor in a fixed layout (Strided starts at element 5).
 Tensor make_tensor(DType dt, const std::vector<int64_t>& shape, Layout layout) {
-  Tensor t;
-  t.es = dtype_size(dt);
-  t.shape = shape;
-  const int nd = static_cast<int>(shape.size());
-  View& v = t.v;
-  v.dtype = dt;
-  v.ndim = nd;
-  for (int i = 0; i < nd; ++i) v.shape[i] = shape[static_cast<size_t>(i)];
-  int64_t stride = 1;
-  switch (layout) {
-    case Layout::Contig:
-      for (int i = nd - 1; i >= 0; --i) {
-        v.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
-      }
-      break;
-    case Layout::Transposed:  // dims stored in reverse order
-      for (int i = 0; i < nd; ++i) {
-        v.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
-      }
-      break;
-    case Layout::Strided:  // every other element, rows padded, start offset
-      stride = 2;
-      for (int i = nd - 1; i >= 0; --i) {
-        v.strides[i] = stride;
-        stride = stride * shape[static_cast<size_t>(i)] + 1;
-      }
-      v.offset = 5;
-      break;
-    case Layout::Expanded: {  // the first dim longer than 1 is a broadcast (stride 0)
-      bool expanded = false;
-      for (int i = nd - 1; i >= 0; --i) {
-        v.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
-      }
-      for (int i = 0; i < nd && !expanded; ++i) {
-        if (shape[static_cast<size_t>(i)] > 1) {
-          v.strides[i] = 0;
-          expanded = true;
-        }
-      }
-      v.offset = 1;
-      break;
-    }
-  }
-  int64_t last = v.offset;
-  bool empty = false;
-  for (int i = 0; i < nd; ++i) {
-    if (shape[static_cast<size_t>(i)] == 0) empty = true;
-    last += (shape[static_cast<size_t>(i)] - 1) * v.strides[i];
-  }
-  const int64_t elems = empty ? v.offset + 3 : last + 4;  // a few spare elements after the end
-  t.mem.assign(static_cast<size_t>(elems) * t.es, kGuard);
-  v.base = t.mem.data();
-  v.storage_bytes = t.mem.size();
-  return t;
+  return kt::make_fixed(dt, shape, layout, kPadding, 5);
 }
 
 // Visits every multi-index of `shape` in row-major order.
@@ -328,51 +190,6 @@ void fill_random(Tensor& t, Rng& r) {
   for (int64_t i = 0; i < elems; ++i) random_element(t.v.dtype, r, t.at(i));
 }
 
-// Which storage elements the view addresses.
-std::vector<bool> addressed(const Tensor& t) {
-  std::vector<bool> used(t.mem.size() / t.es, false);
-  for_each_index(t.shape, [&](const std::vector<int64_t>& idx) { used[static_cast<size_t>(t.addr(idx))] = true; });
-  return used;
-}
-
-// True when every byte of every element the view does not address still holds `guard`.
-bool guards_intact(const Tensor& t, unsigned char guard) {
-  const std::vector<bool> used = addressed(t);
-  for (size_t e = 0; e < used.size(); ++e) {
-    if (used[e]) continue;
-    for (size_t b = 0; b < t.es; ++b) {
-      if (t.mem[e * t.es + b] != guard) return false;
-    }
-  }
-  return true;
-}
-
-// The view's elements, in row-major order, as raw bytes.
-std::vector<unsigned char> gather(const Tensor& t) {
-  std::vector<unsigned char> out;
-  for_each_index(t.shape, [&](const std::vector<int64_t>& idx) {
-    const unsigned char* p = t.mem.data() + t.addr(idx) * static_cast<int64_t>(t.es);
-    out.insert(out.end(), p, p + t.es);
-  });
-  return out;
-}
-
-// ISA levels to test: every level up to the detected one.
-std::vector<cpu::IsaLevel> isa_levels() {
-  std::vector<cpu::IsaLevel> out;
-  for (int l = 0; l <= static_cast<int>(cpu::detected_isa()); ++l) out.push_back(static_cast<cpu::IsaLevel>(l));
-  return out;
-}
-
-// Restores the ISA level and thread count when a test ends.
-struct RestoreIsa {
-  cpu::IsaLevel saved = cpu::active_isa();
-  ~RestoreIsa() {
-    cpu::set_isa(saved);
-    cpu::set_num_threads(0);
-  }
-};
-
 // ---- binary ops ------------------------------------------------------------------------------
 
 struct BinaryCase {
@@ -432,8 +249,8 @@ void check_binary_case(int op, DType dt, const BinaryCase& c, Layout la, Layout 
       ++tot.runs;
       KCHECK(s.ok()) << ctx << ": " << s.message();
       if (!s.ok()) return;
-      KCHECK(guards_intact(o, kGuard)) << ctx << ": wrote outside the output view (isa " << cpu::isa_name(isa) << ")";
-      std::vector<unsigned char> got = gather(o);
+      KCHECK(o.guards_intact()) << ctx << ": wrote outside the output view (isa " << cpu::isa_name(isa) << ")";
+      std::vector<unsigned char> got = o.bytes();
       if (have_first) {
         // Bit-identical, except that a NaN result may differ in sign and payload:
         // IEEE leaves which operand's NaN propagates open, and compilers may
@@ -441,8 +258,8 @@ void check_binary_case(int op, DType dt, const BinaryCase& c, Layout la, Layout 
         int64_t diffs = 0, nan_diffs = 0, first_diff = -1;
         for (size_t e = 0; (e + 1) * o.es <= got.size(); ++e) {
           if (std::memcmp(got.data() + e * o.es, first.data() + e * o.es, o.es) == 0) continue;
-          if (dt != DType::Int32 && std::isnan(read_value(dt, got.data() + e * o.es)) &&
-              std::isnan(read_value(dt, first.data() + e * o.es))) {
+          if (dt != DType::Int32 && std::isnan(kt::decode(dt, got.data() + e * o.es)) &&
+              std::isnan(kt::decode(dt, first.data() + e * o.es))) {
             ++nan_diffs;
             continue;
           }
@@ -463,8 +280,8 @@ void check_binary_case(int op, DType dt, const BinaryCase& c, Layout la, Layout 
       // Reference, once.
       int64_t bad = 0, k = 0;
       for_each_index(os, [&](const std::vector<int64_t>& idx) {
-        const double x = read_value(dt, a.at(a.addr(input_index(c.a, idx))));
-        const double y = read_value(dt, b.at(b.addr(input_index(c.b, idx))));
+        const double x = kt::decode(dt, a.at(a.elem(input_index(c.a, idx))));
+        const double y = kt::decode(dt, b.at(b.elem(input_index(c.b, idx))));
         const unsigned char* gp = got.data() + k * static_cast<int64_t>(o.es);
         ++k;
         int32_t iw = 0;
@@ -477,7 +294,7 @@ void check_binary_case(int op, DType dt, const BinaryCase& c, Layout la, Layout 
           g = gi;
           ok = gi == iw;
         } else {
-          g = read_value(dt, gp);
+          g = kt::decode(dt, gp);
           ok = std::isnan(want) ? std::isnan(g)
                                 : (g == want && (op >= 4 || std::signbit(g) == std::signbit(want)));
         }
@@ -493,7 +310,7 @@ void check_binary_case(int op, DType dt, const BinaryCase& c, Layout la, Layout 
 }
 
 KTEST(elementwise, binary_ops_broadcast_strided_all_isas) {
-  RestoreIsa restore;
+  kt::RestoreIsa restore;
   const std::vector<BinaryCase> cases = {
       {{3, 1, 5}, {4, 1}},        {{}, {7}},          {{2, 3}, {}},        {{}, {}},
       {{1}, {5}},                 {{0, 3}, {1, 3}},   {{5, 0}, {5, 1}},    {{1, 1, 1}, {1}},
@@ -527,7 +344,7 @@ KTEST(elementwise, binary_ops_broadcast_strided_all_isas) {
 }
 
 KTEST(elementwise, binary_special_values) {
-  RestoreIsa restore;
+  kt::RestoreIsa restore;
   // Exhaustive over a set of specials on both sides, for each float dtype, as [n,1] x [n].
   const double sp[] = {0.0, -0.0, 1.0, -1.0, 0.5, 3.0, -7.25, HUGE_VAL, -HUGE_VAL,
                        std::numeric_limits<double>::quiet_NaN(), 65504.0, 65520.0, 1e-7, 6e-8, 3e38, -3e38,
@@ -554,8 +371,8 @@ KTEST(elementwise, binary_special_values) {
         int64_t bad = 0;
         for (int i = 0; i < n; ++i) {
           for (int j = 0; j < n; ++j) {
-            const double x = read_value(dt, a.at(i)), y = read_value(dt, b.at(j));
-            const double g = read_value(dt, o.at(i * n + j));
+            const double x = kt::decode(dt, a.at(i)), y = kt::decode(dt, b.at(j));
+            const double g = kt::decode(dt, o.at(i * n + j));
             int32_t unused;
             const double w = ref_binary(op, dt, x, y, &unused);
             const bool ok = std::isnan(w) ? std::isnan(g) : (g == w && (op >= 4 || std::signbit(g) == std::signbit(w)));
@@ -601,7 +418,7 @@ KTEST(elementwise, binary_special_values) {
 }
 
 KTEST(elementwise, binary_in_place_and_errors) {
-  RestoreIsa restore;
+  kt::RestoreIsa restore;
   // out aliasing an input exactly (a += b), contiguous and strided.
   for (Layout l : {Layout::Contig, Layout::Strided}) {
     for (DType dt : {DType::Float32, DType::BFloat16, DType::Int32}) {
@@ -613,18 +430,18 @@ KTEST(elementwise, binary_in_place_and_errors) {
       KCHECK(run_binary("mul", a.v, b.v, a.v).ok());
       int64_t bad = 0;
       for_each_index(a.shape, [&](const std::vector<int64_t>& idx) {
-        const double x = read_value(dt, a0.mem.data() + a0.addr(idx) * static_cast<int64_t>(a0.es));
-        const double y = read_value(dt, b.mem.data() + b.addr(input_index(b.shape, idx)) * static_cast<int64_t>(b.es));
+        const double x = kt::decode(dt, a0.at(a0.elem(idx)));
+        const double y = kt::decode(dt, b.at(b.elem(input_index(b.shape, idx))));
         int32_t iw = 0;
         const double w = ref_binary(2, dt, x, y, &iw);
-        const unsigned char* gp = a.mem.data() + a.addr(idx) * static_cast<int64_t>(a.es);
+        const unsigned char* gp = a.at(a.elem(idx));
         bool ok;
         if (dt == DType::Int32) {
           int32_t gi;
           std::memcpy(&gi, gp, 4);
           ok = gi == iw;
         } else {
-          const double g = read_value(dt, gp);
+          const double g = kt::decode(dt, gp);
           ok = std::isnan(w) ? std::isnan(g) : (g == w && std::signbit(g) == std::signbit(w));
         }
         if (!ok) ++bad;
@@ -649,11 +466,11 @@ KTEST(elementwise, binary_in_place_and_errors) {
   Tensor o4 = make_tensor(DType::Float32, {3, 1}, Layout::Contig);
   s = run_binary("add", f.v, f.v, o4.v);  // nor be smaller than the broadcast
   KCHECK(s.code() == StatusCode::ShapeError) << s.message();
-  KCHECK(guards_intact(o2, kGuard) && guards_intact(o3, kGuard) && guards_intact(o4, kGuard));
+  KCHECK(o2.guards_intact() && o3.guards_intact() && o4.guards_intact());
 }
 
 KTEST(elementwise, set_isa_limits) {
-  RestoreIsa restore;
+  kt::RestoreIsa restore;
   for (cpu::IsaLevel l : isa_levels()) {
     KCHECK(cpu::set_isa(l).ok());
     KCHECK(cpu::active_isa() == l);
@@ -679,7 +496,7 @@ void expect_convert(const unsigned char* sp, unsigned char* out) {
 }
 
 KTEST(elementwise, cast_all_pairs_strided_all_isas) {
-  RestoreIsa restore;
+  kt::RestoreIsa restore;
   struct Shape {
     std::vector<int64_t> shape;
     Layout src, dst;
@@ -700,7 +517,7 @@ KTEST(elementwise, cast_all_pairs_strided_all_isas) {
         Tensor src = make_tensor(s, sh.shape, sh.src);
         fill_random(src, r);
         // Expected bytes, row-major, via el::convert.
-        const std::vector<unsigned char> sb = gather(src);
+        const std::vector<unsigned char> sb = src.bytes();
         const size_t ses = dtype_size(s), des = dtype_size(d);
         std::vector<unsigned char> want(sb.size() / ses * des);
         el::visit(s, [&](auto stag) {
@@ -723,13 +540,13 @@ KTEST(elementwise, cast_all_pairs_strided_all_isas) {
             const std::string ctx = std::string(dtype_name(s)) + " -> " + dtype_name(d) + " " + shape_str(sh.shape) +
                                     " isa " + cpu::isa_name(isa) + " threads " + std::to_string(t);
             KCHECK(st.ok()) << ctx << ": " << st.message();
-            const std::vector<unsigned char> got = gather(dst);
+            const std::vector<unsigned char> got = dst.bytes();
             if (got != want) {
               size_t i = 0;
               while (i + des <= got.size() && std::memcmp(got.data() + i, want.data() + i, des) == 0) i += des;
               KCHECK(false) << ctx << ": first difference at element " << i / des;
             }
-            KCHECK(guards_intact(dst, kGuard)) << ctx << ": wrote outside the view";
+            KCHECK(dst.guards_intact()) << ctx << ": wrote outside the view";
             elements += static_cast<int64_t>(got.size() / des);
           }
         }
@@ -741,14 +558,14 @@ KTEST(elementwise, cast_all_pairs_strided_all_isas) {
   Tensor c = make_tensor(DType::Int8, {12}, Layout::Contig);
   KCHECK(run_cast(a.v, b.v).code() == StatusCode::ShapeError);
   KCHECK(run_cast(a.v, c.v).code() == StatusCode::ShapeError);
-  KCHECK(guards_intact(b, kGuard) && guards_intact(c, kGuard));
+  KCHECK(b.guards_intact() && c.guards_intact());
   std::cout << "    " << runs << " cast runs, " << elements << " elements compared with el::convert" << std::endl;
 }
 
 // ---- fill --------------------------------------------------------------------------------
 
 KTEST(elementwise, fill_writes_only_the_view) {
-  RestoreIsa restore;
+  kt::RestoreIsa restore;
   struct Case {
     std::vector<int64_t> shape;
     Layout layout;
@@ -770,8 +587,8 @@ KTEST(elementwise, fill_writes_only_the_view) {
         const std::string ctx = std::string(dtype_name(dt)) + " " + shape_str(c.shape) + " " + layout_name(c.layout) +
                                 " threads " + std::to_string(threads);
         KCHECK(s.ok()) << ctx << ": " << s.message();
-        KCHECK(guards_intact(t, kGuard)) << ctx << ": wrote outside the view";
-        const std::vector<unsigned char> got = gather(t);
+        KCHECK(t.guards_intact()) << ctx << ": wrote outside the view";
+        const std::vector<unsigned char> got = t.bytes();
         bool all = true;
         for (size_t i = 0; i < got.size(); i += es) {
           uint64_t v = 0;

@@ -28,11 +28,13 @@
 #include <vector>
 
 #include "harness.h"
+#include "kernel_calls.h"
 #include "kiln/cpu_features.h"
 #include "kiln/element.h"
 #include "kiln/registry.h"
 #include "kiln/threadpool.h"
 #include "kiln/view.h"
+#include "testing.h"
 
 namespace kiln {
 namespace cpu {
@@ -45,51 +47,10 @@ namespace {
 
 using namespace kiln;
 
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    uint64_t x = (s += 0x9E3779B97F4A7C15ull);
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-  }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-};
+using kt::Rng;
+using kt::shape_str;
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
-// ---- element decoding (from the definition) -----------------------------------------
-
-double ieee_value(uint32_t code, int E, int M) {
-  const int bias = (1 << (E - 1)) - 1;
-  const bool neg = (code >> (E + M)) & 1u;
-  const uint32_t e = (code >> M) & ((1u << E) - 1), m = code & ((1u << M) - 1);
-  double v;
-  if (e == (1u << E) - 1) {
-    v = m ? std::numeric_limits<double>::quiet_NaN() : HUGE_VAL;
-  } else if (e == 0) {
-    v = std::ldexp(static_cast<double>(m), 1 - bias - M);
-  } else {
-    v = std::ldexp(static_cast<double>((1u << M) | m), static_cast<int>(e) - bias - M);
-  }
-  return neg ? -v : v;
-}
-
-double read_value(DType dt, const unsigned char* p) {
-  if (dt == DType::Float32) {
-    float f;
-    std::memcpy(&f, p, 4);
-    return f;
-  }
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return dt == DType::Float16 ? ieee_value(h, 5, 10) : ieee_value(h, 8, 7);
-}
+// ---- element values -----------------------------------------------------------------------
 
 // A random value stored in dtype dt at p (any representable value in about [-2, 2]).
 void write_random(DType dt, unsigned char* p, Rng& rng) {
@@ -214,31 +175,11 @@ Operand make_output(DType dt, const std::vector<int64_t>& batch, int64_t M, int6
   return o;
 }
 
-Status run_matmul(const View& a, const View& b, const View& c) {
-  const View in[2] = {a, b};
-  KernelArgs args;
-  args.op = "matmul";
-  args.in = in;
-  args.n_in = 2;
-  args.out = &c;
-  args.n_out = 1;
-  return run_kernel(a.dtype, args);
-}
-
-std::vector<cpu::IsaLevel> isa_levels() {
-  std::vector<cpu::IsaLevel> out;
-  for (int l = 0; l <= static_cast<int>(cpu::detected_isa()); ++l) out.push_back(static_cast<cpu::IsaLevel>(l));
-  return out;
-}
+Status run_matmul(const View& a, const View& b, const View& c) { return kt::run("matmul", a.dtype, {a, b}, {c}); }
 
 // Restores the ISA level, thread count and blocking when a test ends.
-struct Restore {
-  cpu::IsaLevel isa = cpu::active_isa();
-  ~Restore() {
-    cpu::set_isa(isa);
-    cpu::set_num_threads(0);
-    cpu::gemm_set_blocking_for_testing(0, 0, 0);
-  }
+struct Restore : kt::RestoreIsa {
+  ~Restore() { cpu::gemm_set_blocking_for_testing(0, 0, 0); }
 };
 
 // ---- reference ---------------------------------------------------------------------------
@@ -268,14 +209,14 @@ Reference reference(const Operand& A, const Operand& B, int64_t M, int64_t K, in
       for (int64_t j = 0; j < N; ++j) {
         idx[nd - 2] = k;
         idx[nd - 1] = j;
-        bcol[static_cast<size_t>(j * K + k)] = read_value(dt, B.at(idx));
+        bcol[static_cast<size_t>(j * K + k)] = kt::decode(dt, B.at(idx));
       }
     }
     for (int64_t i = 0; i < M; ++i) {
       for (int64_t k = 0; k < K; ++k) {
         idx[nd - 2] = i;
         idx[nd - 1] = k;
-        arow[static_cast<size_t>(k)] = read_value(dt, A.at(idx));
+        arow[static_cast<size_t>(k)] = kt::decode(dt, A.at(idx));
       }
       for (int64_t j = 0; j < N; ++j) {
         double s = 0, sa = 0;
@@ -313,7 +254,7 @@ CheckResult check_output(const Operand& C, const Reference& ref, int64_t K) {
   const DType dt = C.view.dtype;
   const size_t esz = dtype_size(dt);
   for (size_t e = 0; e < ref.value.size(); ++e) {
-    const double got = read_value(dt, C.bytes.data() + e * esz);
+    const double got = kt::decode(dt, C.bytes.data() + e * esz);
     const double want = ref.value[e];
     const double tol = tolerance(dt, K, want, ref.abs_sum[e]);
     const double err = std::fabs(got - want);
@@ -363,7 +304,7 @@ void run_case(const Case& c, DType dt, uint64_t seed, SweepStats* stats, const s
   const Reference ref = reference(A, B, c.M, c.K, c.N);
   const std::string name = case_name(c, dt);
   std::vector<std::vector<unsigned char>> per_isa(3);
-  for (cpu::IsaLevel isa : isa_levels()) {
+  for (cpu::IsaLevel isa : kt::isa_levels()) {
     KCHECK(cpu::set_isa(isa).ok());
     std::vector<unsigned char> first;
     for (int threads : thread_counts) {
@@ -500,7 +441,7 @@ KTEST(gemm, rows_do_not_depend_on_path_or_blocking) {
     const Operand A = make_input(dt, {}, {}, M, K, Layout::RowMajor, rng);
     const Operand B = make_input(dt, {}, {}, K, N, Layout::RowMajor, rng);
     const size_t esz = dtype_size(dt);
-    for (cpu::IsaLevel isa : isa_levels()) {
+    for (cpu::IsaLevel isa : kt::isa_levels()) {
       KCHECK(cpu::set_isa(isa).ok());
       for (int blocking = 0; blocking < 2; ++blocking) {
         cpu::gemm_set_blocking_for_testing(blocking ? 32 : 0, blocking ? 8 : 0, blocking ? 32 : 0);
@@ -536,7 +477,7 @@ KTEST(gemm, empty_and_k_zero) {
     const Status s = run_matmul(A.view, B.view, C.view);
     KCHECK(s.ok()) << s.message();
     bool zero = true;
-    for (int64_t e = 0; e < 24; ++e) zero = zero && read_value(dt, C.bytes.data() + e * dtype_size(dt)) == 0.0;
+    for (int64_t e = 0; e < 24; ++e) zero = zero && kt::decode(dt, C.bytes.data() + e * dtype_size(dt)) == 0.0;
     KCHECK(zero) << dtype_name(dt) << ": K = 0 must give zeros";
     // M = 0 and N = 0: nothing to do.
     const Operand A0 = make_input(dt, {}, {}, 0, 5, Layout::RowMajor, rng);

@@ -187,11 +187,10 @@ struct Observed {
   double y[2][3] = {}, stat[2][3] = {}, gx[2][3] = {}, gw[2][3] = {}, fd[2][3] = {};
 };
 Observed g_obs;
-int dt_index(DType dt) { return dt == DType::Float32 ? 0 : (dt == DType::Float16 ? 1 : 2); }
 
 // Runs forward then backward and checks both against the references.
 void check_case(Case& c, bool with_fd) {
-  const int li = c.layer ? 1 : 0, di = dt_index(c.dt);
+  const int li = c.layer ? 1 : 0, di = nnt::dt_index(c.dt);
   const double u = nnt::unit_roundoff(c.dt), u32 = 0x1.0p-24;
   const double sub = nnt::subnormal_floor(c.dt);  // added to magnitudes: results near the subnormal range
   const vd x = c.x.values(), w = c.w.values(), b = c.b.values(), gy = c.gy.values();

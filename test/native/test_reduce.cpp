@@ -63,6 +63,11 @@ int32_t wrap32(int64_t v) {
   return static_cast<int32_t>(m >= 2147483648LL ? m - 4294967296LL : m);
 }
 
+// Runs reduction `op` over `axes` of `in` into `out`.
+Status run_axes(const char* op, const Tensor& in, const Tensor& out, const std::vector<int64_t>& axes) {
+  return kt::run(op, in.v.dtype, {in.v}, {out.v}, axes);
+}
+
 struct Totals {
   int64_t runs = 0, outputs = 0;
   double worst_sum_ulp = 0;
@@ -86,16 +91,7 @@ void check_reduce(const char* op, const Tensor& x, const std::vector<int64_t>& a
   Tensor y0 = ot::make(odt, os, out_layout);
   const std::vector<unsigned char> got = ot::same_everywhere(ctx, [&] {
     Tensor y = ot::clone(y0);
-    const std::vector<int64_t> ints(axes);
-    kiln::KernelArgs args;
-    args.op = op;
-    args.in = &x.v;
-    args.n_in = 1;
-    args.out = &y.v;
-    args.n_out = 1;
-    args.ints = ints.data();
-    args.n_ints = static_cast<int>(ints.size());
-    const Status s = kiln::run_kernel(x.v.dtype, args);
+    const Status s = run_axes(op, x, y, axes);
     KCHECK(s.ok()) << ctx << ": " << s.message();
     KCHECK(y.guards_intact()) << ctx << ": wrote outside the output view";
     return y.bytes();
@@ -309,15 +305,7 @@ KTEST(reduce, nan_inf_zero_and_empty) {
   }
   auto run1 = [&](const char* op, std::vector<int64_t> axes, DType odt, const std::vector<int64_t>& os) {
     Tensor y = ot::make(odt, os);
-    kiln::KernelArgs args;
-    args.op = op;
-    args.in = &x.v;
-    args.n_in = 1;
-    args.out = &y.v;
-    args.n_out = 1;
-    args.ints = axes.data();
-    args.n_ints = static_cast<int>(axes.size());
-    const Status s2 = kiln::run_kernel(DType::Float32, args);
+    const Status s2 = run_axes(op, x, y, axes);
     KCHECK(s2.ok()) << op << ": " << s2.message();
     return y;
   };
@@ -335,17 +323,6 @@ KTEST(reduce, nan_inf_zero_and_empty) {
   // Empty: sum of nothing is +0, mean NaN; max / min / argmax of nothing a ShapeError;
   // an empty output is fine for every op.
   Tensor e = ot::make(DType::Float32, {3, 0}), e1 = ot::make(DType::Float32, {3, 1}), ei = ot::make(DType::Int32, {3, 1});
-  auto run_axes = [&](const char* op, const Tensor& in, Tensor& out, std::vector<int64_t> axes) {
-    kiln::KernelArgs args;
-    args.op = op;
-    args.in = &in.v;
-    args.n_in = 1;
-    args.out = &out.v;
-    args.n_out = 1;
-    args.ints = axes.data();
-    args.n_ints = static_cast<int>(axes.size());
-    return kiln::run_kernel(in.v.dtype, args);
-  };
   KCHECK(run_axes("sum", e, e1, {1}).ok());
   KCHECK(e1.get(0) == 0.0 && !std::signbit(e1.get(0)) && e1.get(2) == 0.0);
   KCHECK(run_axes("mean", e, e1, {1}).ok());
@@ -390,17 +367,6 @@ KTEST(reduce, nan_inf_zero_and_empty) {
 KTEST(reduce, errors) {
   Tensor x = ot::make(DType::Float32, {3, 4}), y = ot::make(DType::Float32, {3, 1}), yi = ot::make(DType::Int32, {3, 1});
   Tensor xi = ot::make(DType::Int32, {3, 4}), xb = ot::make(DType::Bool, {3, 4}), y2 = ot::make(DType::Float32, {1, 4});
-  auto run_axes = [&](const char* op, const Tensor& in, const Tensor& out, std::vector<int64_t> axes) {
-    kiln::KernelArgs args;
-    args.op = op;
-    args.in = &in.v;
-    args.n_in = 1;
-    args.out = &out.v;
-    args.n_out = 1;
-    args.ints = axes.data();
-    args.n_ints = static_cast<int>(axes.size());
-    return kiln::run_kernel(in.v.dtype, args);
-  };
   auto has = [](const Status& s, const char* part) { return s.message().find(part) != std::string::npos; };
   Status s = run_axes("sum", x, y, {2});
   KCHECK(s.code() == StatusCode::ValueError && has(s, "axes [2]") && has(s, "float32[3, 4]")) << s.message();

@@ -62,7 +62,7 @@ Case make_case(DType dt, int64_t B, int64_t H, int64_t S, int64_t D, Rng& rng) {
 }
 
 Status run_rope(const Case& c, const Tensor& x, const Tensor& y, bool inverse) {
-  return kt::run("rope", x.dt, {x.v, c.pos.v}, {y.v}, {c.interleaved ? 1 : 0, inverse ? 1 : 0}, {c.theta});
+  return kt::run("rope", x.dtype(), {x.v, c.pos.v}, {y.v}, {c.interleaved ? 1 : 0, inverse ? 1 : 0}, {c.theta});
 }
 
 // Pair indices of pair i.
@@ -111,7 +111,6 @@ vd pair_scale(const Case& c, const vd& x) {
 }
 
 double g_fwd[3] = {}, g_inv[3] = {};
-int dt_index(DType dt) { return dt == DType::Float32 ? 0 : (dt == DType::Float16 ? 1 : 2); }
 
 const int64_t kShapes[][4] = {{1, 1, 1, 2}, {2, 3, 5, 8}, {1, 4, 17, 64}, {3, 1, 9, 6}, {2, 2, 33, 128}, {1, 2, 3, 10}};
 
@@ -132,14 +131,14 @@ KTEST(rope, matches_f64_and_inverts) {
         for (int64_t k = 0; k < c.x.numel(); ++k) e.add(c.y.get(k), want[static_cast<size_t>(k)], u * (scale[static_cast<size_t>(k)] + sub), k);
         KCHECK(e.max_err <= (dt == DType::Float32 ? 4.0 : 1.01)) << c.name() << ": error " << e.max_err << " units at " << e.where;
         KCHECK(c.y.guards_intact()) << c.name() << ": wrote outside y";
-        g_fwd[dt_index(dt)] = std::max(g_fwd[dt_index(dt)], e.max_err);
+        g_fwd[nnt::dt_index(dt)] = std::max(g_fwd[nnt::dt_index(dt)], e.max_err);
         // inverse(rope(x)) == x within the roundings of both.
         Tensor back = nnt::make(dt, c.x.shape, static_cast<Layout>(rng.below(3)), rng);
         KCHECK(run_rope(c, c.y, back, true).ok());
         nnt::ErrStat ei;
         for (int64_t k = 0; k < c.x.numel(); ++k) ei.add(back.get(k), x[static_cast<size_t>(k)], u * (scale[static_cast<size_t>(k)] + sub), k);
         KCHECK(ei.max_err <= (dt == DType::Float32 ? 8.0 : 2.02)) << c.name() << ": inverse(rope(x)) error " << ei.max_err << " units at " << ei.where;
-        g_inv[dt_index(dt)] = std::max(g_inv[dt_index(dt)], ei.max_err);
+        g_inv[nnt::dt_index(dt)] = std::max(g_inv[nnt::dt_index(dt)], ei.max_err);
         (void)u32;
         if (kt::failures_in_test() > 0) return;
       }
@@ -216,7 +215,7 @@ KTEST(rope, error_statuses) {
   Tensor x = T(F, {2, 3, 5, 8}), y = T(F, {2, 3, 5, 8}), p = T(DType::Int32, {5}), pb = T(DType::Int32, {2, 5});
   auto run = [&](const Tensor& xx, const Tensor& pp, const Tensor& yy, std::initializer_list<int64_t> ints,
                  std::initializer_list<double> floats) {
-    return static_cast<int>(kt::run("rope", xx.dt, {xx.v, pp.v}, {yy.v}, ints, floats).code());
+    return static_cast<int>(kt::run("rope", xx.dtype(), {xx.v, pp.v}, {yy.v}, ints, floats).code());
   };
   const int kOk = 0, kShape = static_cast<int>(StatusCode::ShapeError), kDType = static_cast<int>(StatusCode::DTypeError);
   const int kValue = static_cast<int>(StatusCode::ValueError), kNoKernel = static_cast<int>(StatusCode::NoKernel);
