@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "device_testing.h"
 #include "harness.h"
 #include "kernel_calls.h"
 #include "kiln/cuda.h"
@@ -28,297 +29,13 @@
 
 namespace {
 
-using kiln::Device;
+using namespace dvt;
 using kiln::DeviceKind;
-using kiln::DType;
-using kiln::KernelArgs;
-using kiln::Status;
 using kiln::StatusCode;
-using kiln::View;
-
-const Device kCpu{DeviceKind::CPU, 0};
-const Device kGpu{DeviceKind::CUDA, 0};
 
 const DType kAllDTypes[] = {DType::Float32,    DType::Float16, DType::BFloat16, DType::Float8E4M3, DType::Float8E5M2,
                             DType::Int8,       DType::UInt8,   DType::Int32,    DType::Bool};
 const DType kFloatDTypes[] = {DType::Float32, DType::Float16, DType::BFloat16, DType::Float8E4M3, DType::Float8E5M2};
-
-void require_cuda() {
-  const kiln::cuda::Availability& a = kiln::cuda::availability();
-  if (!a.available) kt::skip("CUDA is unavailable: " + a.reason);
-}
-
-std::string code_name(const Status& s) { return kiln::status_code_name(s.code()); }
-
-std::string hex(uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-// ---- storages ------------------------------------------------------------------------
-
-// A storage that frees itself.
-class Buffer {
- public:
-  Buffer(Device d, size_t bytes) : dev_(d), bytes_(bytes) { status_ = kiln::storage_alloc(d, bytes, &ptr_); }
-  ~Buffer() { kiln::storage_free(dev_, ptr_, bytes_); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-
-  void* ptr() const { return ptr_; }
-  char* bytes_ptr() const { return static_cast<char*>(ptr_); }
-  size_t bytes() const { return bytes_; }
-  const Status& status() const { return status_; }
-
- private:
-  Device dev_;
-  size_t bytes_;
-  void* ptr_ = nullptr;
-  Status status_;
-};
-
-// The same bytes in a host storage and in a cuda:0 storage.
-class Twin {
- public:
-  explicit Twin(const std::vector<uint8_t>& init) : cpu_(kCpu, init.size()), gpu_(kGpu, init.size()) {
-    status_ = cpu_.status().ok() ? gpu_.status() : cpu_.status();
-    if (status_.ok() && !init.empty()) {
-      std::memcpy(cpu_.ptr(), init.data(), init.size());
-      status_ = kiln::storage_copy(kGpu, gpu_.ptr(), kCpu, init.data(), init.size());
-    }
-  }
-  const Status& status() const { return status_; }
-  const Buffer& cpu() const { return cpu_; }
-  const Buffer& gpu() const { return gpu_; }
-  std::vector<uint8_t> cpu_bytes() const {
-    std::vector<uint8_t> v(cpu_.bytes());
-    if (!v.empty()) std::memcpy(v.data(), cpu_.ptr(), v.size());
-    return v;
-  }
-  Status gpu_bytes(std::vector<uint8_t>* out) const {
-    out->assign(gpu_.bytes(), 0);
-    return kiln::storage_copy(kCpu, out->data(), kGpu, gpu_.ptr(), gpu_.bytes());
-  }
-
- private:
-  Buffer cpu_, gpu_;
-  Status status_;
-};
-
-// ---- views ------------------------------------------------------------------------------
-
-// dtype, shape, element strides (empty: contiguous) and element offset.
-struct Layout {
-  DType dtype = DType::Float32;
-  std::vector<int64_t> shape;
-  std::vector<int64_t> strides;
-  int64_t offset = 0;
-};
-
-std::vector<int64_t> strides_of(const Layout& l) {
-  if (!l.strides.empty()) return l.strides;
-  std::vector<int64_t> s(l.shape.size());
-  int64_t step = 1;
-  for (size_t i = l.shape.size(); i-- > 0;) {
-    s[i] = step;
-    step *= l.shape[i];
-  }
-  return s;
-}
-
-int64_t numel_of(const Layout& l) {
-  int64_t n = 1;
-  for (int64_t d : l.shape) n *= d;
-  return n;
-}
-
-// Elements of storage the view needs (0 when it is empty).
-int64_t storage_elems(const Layout& l) {
-  if (numel_of(l) == 0) return 0;
-  const std::vector<int64_t> s = strides_of(l);
-  int64_t last = l.offset;
-  for (size_t i = 0; i < l.shape.size(); ++i) last += (l.shape[i] - 1) * s[i];
-  return last + 1;
-}
-
-View make_view(Device dev, const Buffer& buf, const Layout& l) {
-  View v;
-  v.base = buf.ptr();
-  v.storage_bytes = buf.bytes();
-  v.device = dev;
-  v.dtype = l.dtype;
-  v.ndim = static_cast<int>(l.shape.size());
-  const std::vector<int64_t> s = strides_of(l);
-  for (int i = 0; i < v.ndim; ++i) {
-    v.shape[i] = l.shape[i];
-    v.strides[i] = s[i];
-  }
-  v.offset = l.offset;
-  return v;
-}
-
-std::string layout_str(const Layout& l) {
-  std::string s = std::string(kiln::dtype_name(l.dtype)) + "[";
-  for (size_t i = 0; i < l.shape.size(); ++i) s += (i ? "," : "") + std::to_string(l.shape[i]);
-  s += "]";
-  if (!l.strides.empty()) {
-    s += " strides [";
-    for (size_t i = 0; i < l.strides.size(); ++i) s += (i ? "," : "") + std::to_string(l.strides[i]);
-    s += "]";
-  }
-  if (l.offset) s += " offset " + std::to_string(l.offset);
-  return s;
-}
-
-// ---- element data ---------------------------------------------------------------------------
-
-uint64_t load_bits(const uint8_t* p, size_t size) {
-  uint64_t v = 0;
-  std::memcpy(&v, p, size);  // little-endian hosts only (x86-64, aarch64)
-  return v;
-}
-
-bool is_nan_code(DType t, uint64_t bits) {
-  switch (t) {
-    case DType::Float32: return (bits & 0x7FFFFFFFu) > 0x7F800000u;
-    case DType::Float16: return (bits & 0x7FFFu) > 0x7C00u;
-    case DType::BFloat16: return (bits & 0x7FFFu) > 0x7F80u;
-    case DType::Float8E4M3: return (bits & 0x7Fu) == 0x7Fu;
-    case DType::Float8E5M2: return (bits & 0x7Fu) > 0x7Cu;
-    default: return false;
-  }
-}
-
-// "" when the two storage images hold the same elements, else where and how
-// they first differ. With nan_equal, any two NaN codes count as equal (sign
-// and payload of a NaN made by arithmetic differ between x86 and NVIDIA GPUs).
-std::string first_difference(const std::vector<uint8_t>& ref, const std::vector<uint8_t>& got, DType t, bool nan_equal) {
-  if (ref.size() != got.size()) {
-    return "sizes differ: " + std::to_string(ref.size()) + " vs " + std::to_string(got.size()) + " bytes";
-  }
-  const size_t es = kiln::dtype_size(t);
-  size_t diffs = 0, first = 0;
-  uint64_t first_ref = 0, first_got = 0;
-  for (size_t i = 0; i + es <= ref.size(); i += es) {
-    if (std::memcmp(&ref[i], &got[i], es) == 0) continue;
-    const uint64_t r = load_bits(&ref[i], es), g = load_bits(&got[i], es);
-    if (nan_equal && is_nan_code(t, r) && is_nan_code(t, g)) continue;
-    if (diffs++ == 0) {
-      first = i / es;
-      first_ref = r;
-      first_got = g;
-    }
-  }
-  if (diffs == 0) return "";
-  return std::to_string(diffs) + " element(s) differ; first at storage element " + std::to_string(first) + ": cpu " +
-         hex(first_ref) + " vs cuda " + hex(first_got);
-}
-
-void put(std::vector<uint8_t>* img, size_t elem, size_t size, uint64_t bits) {
-  std::memcpy(img->data() + elem * size, &bits, size);
-}
-
-// A storage image of n elements of dtype t: a mix of ordinary values, arbitrary
-// bit patterns and special values (zeros, infinities, NaNs, extremes).
-std::vector<uint8_t> random_image(DType t, int64_t n, std::mt19937_64& rng) {
-  const size_t es = kiln::dtype_size(t);
-  std::vector<uint8_t> img(static_cast<size_t>(n) * es);
-  static const uint32_t kF32Special[] = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u,
-                                         0xFFC00000u, 0x7FA00001u, 0x00000001u, 0x807FFFFFu, 0x7F7FFFFFu,
-                                         0x3F800000u, 0xBF800000u, 0x00800000u, 0x4B000001u};
-  static const uint16_t kF16Special[] = {0x0000, 0x8000, 0x7C00, 0xFC00, 0x7E00, 0xFE01, 0x0001, 0x83FF, 0x7BFF, 0x3C00, 0x0400};
-  static const uint16_t kBF16Special[] = {0x0000, 0x8000, 0x7F80, 0xFF80, 0x7FC0, 0xFFC1, 0x0001, 0x807F, 0x7F7F, 0x3F80, 0x0080};
-  static const uint32_t kI32Special[] = {0u, 1u, 0xFFFFFFFFu, 0x7FFFFFFFu, 0x80000000u, 0x80000001u, 0x01000001u, 0xFEFFFFFFu};
-  for (int64_t i = 0; i < n; ++i) {
-    const uint64_t r = rng();
-    const unsigned kind = static_cast<unsigned>(r % 10);  // 0: special, 1-2: any bits, 3-9: ordinary
-    const uint64_t x = rng();
-    uint64_t bits = 0;
-    switch (t) {
-      case DType::Float32:
-        if (kind == 0) bits = kF32Special[x % (sizeof(kF32Special) / 4)];
-        else if (kind <= 2) bits = static_cast<uint32_t>(x);
-        else bits = (x & 0x807FFFFFu) | (static_cast<uint32_t>(117 + (x >> 32) % 21) << 23);  // |v| in [2^-10, 2^11)
-        break;
-      case DType::Float16:
-        if (kind == 0) bits = kF16Special[x % (sizeof(kF16Special) / 2)];
-        else if (kind <= 2) bits = static_cast<uint16_t>(x);
-        else bits = (x & 0x83FFu) | (static_cast<uint32_t>(5 + (x >> 32) % 21) << 10);  // |v| in [2^-10, 2^11)
-        break;
-      case DType::BFloat16:
-        if (kind == 0) bits = kBF16Special[x % (sizeof(kBF16Special) / 2)];
-        else if (kind <= 2) bits = static_cast<uint16_t>(x);
-        else bits = (x & 0x807Fu) | (static_cast<uint32_t>(117 + (x >> 32) % 21) << 7);
-        break;
-      case DType::Int32:
-        if (kind == 0) bits = kI32Special[x % (sizeof(kI32Special) / 4)];
-        else if (kind <= 4) bits = static_cast<uint32_t>(x);
-        else bits = static_cast<uint32_t>(static_cast<int32_t>(x % 2001) - 1000);
-        break;
-      default:
-        bits = x & 0xFF;
-        break;
-    }
-    put(&img, static_cast<size_t>(i), es, bits);
-  }
-  return img;
-}
-
-// ---- running one op on both backends ------------------------------------------------------------
-
-struct Operand {
-  Layout layout;
-  std::vector<uint8_t> init;  // the whole storage image (storage_elems(layout) elements)
-};
-
-Operand operand(const Layout& l, std::mt19937_64& rng) { return Operand{l, random_image(l.dtype, storage_elems(l), rng)}; }
-
-// An output operand whose storage starts as a recognisable pattern.
-Operand output(const Layout& l) {
-  return Operand{l, std::vector<uint8_t>(static_cast<size_t>(storage_elems(l)) * kiln::dtype_size(l.dtype), 0xA5)};
-}
-
-// Runs `op` on the CPU and on cuda:0 over copies of the same operands and
-// checks that both succeed and leave every output storage equal.
-void compare_op(const std::string& what, const char* op, DType key, const std::vector<Operand>& ins,
-                const std::vector<Operand>& outs, const std::vector<int64_t>& ints, bool nan_equal = false) {
-  std::vector<std::unique_ptr<Twin>> tin, tout;
-  for (const Operand& o : ins) tin.emplace_back(new Twin(o.init));
-  for (const Operand& o : outs) tout.emplace_back(new Twin(o.init));
-  for (const auto& t : tin) KCHECK(t->status().ok()) << what << ": " << t->status().message();
-  for (const auto& t : tout) KCHECK(t->status().ok()) << what << ": " << t->status().message();
-  for (const auto& t : tin) if (!t->status().ok()) return;
-  for (const auto& t : tout) if (!t->status().ok()) return;
-
-  Status st[2];
-  for (int backend = 0; backend < 2; ++backend) {
-    const Device dev = backend == 0 ? kCpu : kGpu;
-    std::vector<View> vin, vout;
-    for (size_t i = 0; i < ins.size(); ++i) vin.push_back(make_view(dev, backend ? tin[i]->gpu() : tin[i]->cpu(), ins[i].layout));
-    for (size_t i = 0; i < outs.size(); ++i) vout.push_back(make_view(dev, backend ? tout[i]->gpu() : tout[i]->cpu(), outs[i].layout));
-    KernelArgs args;
-    args.op = op;
-    args.in = vin.data();
-    args.n_in = static_cast<int>(vin.size());
-    args.out = vout.data();
-    args.n_out = static_cast<int>(vout.size());
-    args.ints = ints.data();
-    args.n_ints = static_cast<int>(ints.size());
-    st[backend] = kiln::run_kernel(key, args);
-  }
-  KCHECK(st[0].ok()) << what << ": cpu: " << st[0].message();
-  KCHECK(st[1].ok()) << what << ": cuda: " << st[1].message();
-  if (!st[0].ok() || !st[1].ok()) return;
-  for (size_t i = 0; i < outs.size(); ++i) {
-    std::vector<uint8_t> got;
-    const Status rs = tout[i]->gpu_bytes(&got);
-    KCHECK(rs.ok()) << what << ": reading back output " << i << ": " << rs.message();
-    if (!rs.ok()) return;
-    const std::string diff = first_difference(tout[i]->cpu_bytes(), got, outs[i].layout.dtype, nan_equal);
-    KCHECK(diff.empty()) << what << ": output " << i << " (" << layout_str(outs[i].layout) << "): " << diff;
-  }
-}
 
 // ---- float32 bit patterns for the cast sweep ------------------------------------------------------
 
@@ -452,13 +169,7 @@ KTEST(cuda, error_paths) {
     KCHECK(hb.status().ok() && db.status().ok()) << db.status().message();
     const Layout l{DType::Float32, {16}, {}, 0};
     const View in = make_view(kCpu, hb, l), out = make_view(kGpu, db, l);
-    KernelArgs args;
-    args.op = "cast";
-    args.in = &in;
-    args.n_in = 1;
-    args.out = &out;
-    args.n_out = 1;
-    const Status st = kiln::run_kernel(DType::Float32, args);
+    const Status st = kt::run_cast(in, out);
     KCHECK(st.code() == StatusCode::DeviceError) << code_name(st) << " " << st.message();
   }
 
@@ -467,14 +178,7 @@ KTEST(cuda, error_paths) {
     Buffer db(kGpu, 64);
     const Layout l{DType::Int32, {16}, {}, 0};
     const View v = make_view(kGpu, db, l);
-    const View ins[2] = {v, v};
-    KernelArgs args;
-    args.op = "div";
-    args.in = ins;
-    args.n_in = 2;
-    args.out = &v;
-    args.n_out = 1;
-    const Status st = kiln::run_kernel(DType::Int32, args);
+    const Status st = kt::run_binary("div", v, v, v);
     KCHECK(st.code() == StatusCode::NoKernel) << code_name(st) << " " << st.message();
     KCHECK(st.message().find("cuda") != std::string::npos) << st.message();
   }
@@ -483,36 +187,16 @@ KTEST(cuda, error_paths) {
   {
     Buffer db(kGpu, 4096);
     const View strided = make_view(kGpu, db, Layout{DType::Float32, {4, 4}, {1, 4}, 0});
-    const int64_t ints[2] = {1, 0};
-    KernelArgs args;
-    args.op = "rand";
-    args.out = &strided;
-    args.n_out = 1;
-    args.ints = ints;
-    args.n_ints = 2;
-    Status st = kiln::run_kernel(DType::Float32, args);
+    Status st = kt::run_random("rand", strided, 1, 0);
     KCHECK(st.code() == StatusCode::ShapeError) << code_name(st) << " " << st.message();
 
     const View a = make_view(kGpu, db, Layout{DType::Float32, {4, 4}, {}, 0});
     const View b = make_view(kGpu, db, Layout{DType::Float16, {4, 5}, {}, 0});
-    KernelArgs c;
-    c.op = "cast";
-    c.in = &a;
-    c.n_in = 1;
-    c.out = &b;
-    c.n_out = 1;
-    st = kiln::run_kernel(DType::Float32, c);
+    st = kt::run_cast(a, b);
     KCHECK(st.code() == StatusCode::ShapeError) << code_name(st) << " " << st.message();
 
     const View big = make_view(kGpu, db, Layout{DType::Float32, {1025}, {}, 0});
-    const int64_t fill_bits[1] = {0};
-    KernelArgs f;
-    f.op = "fill";
-    f.out = &big;
-    f.n_out = 1;
-    f.ints = fill_bits;
-    f.n_ints = 1;
-    st = kiln::run_kernel(DType::Float32, f);
+    st = kt::run_fill(big, 0);
     KCHECK(st.code() == StatusCode::ShapeError) << code_name(st) << " " << st.message();
   }
 
@@ -676,7 +360,7 @@ KTEST(cuda, fill) {
     for (const Layout& l : layouts) {
       const int64_t bits = static_cast<int64_t>(rng());
       Operand out = operand(l, rng);  // random background, so untouched gaps are checked too
-      compare_op(std::string("fill ") + layout_str(l) + " bits " + hex(static_cast<uint64_t>(bits)), "fill", t, {}, {out},
+      compare(std::string("fill ") + layout_str(l) + " bits " + hex(static_cast<uint64_t>(bits)), "fill", t, {}, {out},
                  {bits});
     }
   }
@@ -691,23 +375,23 @@ KTEST(cuda, rand_randn) {
       for (const auto& so : kSeeds) {
         const std::vector<int64_t> ints = {static_cast<int64_t>(so[0]), static_cast<int64_t>(so[1])};
         for (int64_t n : kSizes) {
-          compare_op(std::string(op) + " " + kiln::dtype_name(t) + " n=" + std::to_string(n) + " seed " + hex(so[0]) +
+          compare(std::string(op) + " " + kiln::dtype_name(t) + " n=" + std::to_string(n) + " seed " + hex(so[0]) +
                          " offset " + std::to_string(so[1]),
                      op, t, {}, {output(Layout{t, {n}, {}, 0})}, ints);
         }
         // At an element offset inside a larger storage, and as a 3-d contiguous view.
-        compare_op(std::string(op) + " " + kiln::dtype_name(t) + " offset view", op, t, {},
+        compare(std::string(op) + " " + kiln::dtype_name(t) + " offset view", op, t, {},
                    {output(Layout{t, {37}, {}, 11})}, ints);
-        compare_op(std::string(op) + " " + kiln::dtype_name(t) + " 3-d", op, t, {}, {output(Layout{t, {3, 5, 7}, {}, 0})},
+        compare(std::string(op) + " " + kiln::dtype_name(t) + " 3-d", op, t, {}, {output(Layout{t, {3, 5, 7}, {}, 0})},
                    ints);
       }
     }
     // A larger run (many blocks, grid-stride), and an empty one.
-    compare_op(std::string(op) + " float32 n=2^18+3", op, DType::Float32, {},
+    compare(std::string(op) + " float32 n=2^18+3", op, DType::Float32, {},
                {output(Layout{DType::Float32, {(1 << 18) + 3}, {}, 0})}, {1234567, 99});
-    compare_op(std::string(op) + " bfloat16 n=2^18+3", op, DType::BFloat16, {},
+    compare(std::string(op) + " bfloat16 n=2^18+3", op, DType::BFloat16, {},
                {output(Layout{DType::BFloat16, {(1 << 18) + 3}, {}, 0})}, {7654321, 0});
-    compare_op(std::string(op) + " empty", op, DType::Float32, {}, {output(Layout{DType::Float32, {0}, {}, 0})}, {1, 2});
+    compare(std::string(op) + " empty", op, DType::Float32, {}, {output(Layout{DType::Float32, {0}, {}, 0})}, {1, 2});
   }
 }
 
@@ -738,7 +422,7 @@ KTEST(cuda, cast_sweep) {
   for (const Source& s : sources) {
     const int64_t n = static_cast<int64_t>(s.image.size() / kiln::dtype_size(s.dtype));
     for (DType d : kAllDTypes) {
-      compare_op(std::string("cast ") + kiln::dtype_name(s.dtype) + " -> " + kiln::dtype_name(d) + " (" +
+      compare(std::string("cast ") + kiln::dtype_name(s.dtype) + " -> " + kiln::dtype_name(d) + " (" +
                      std::to_string(n) + " values)",
                  "cast", s.dtype, {Operand{Layout{s.dtype, {n}, {}, 0}, s.image}}, {output(Layout{d, {n}, {}, 0})}, {});
       if (kt::failures_in_test() > 20) return;
@@ -769,17 +453,17 @@ KTEST(cuda, cast_strided) {
         Layout src = c.src, dst = c.dst;
         src.dtype = st;
         dst.dtype = dt;
-        compare_op(std::string("cast ") + c.name + ": " + layout_str(src) + " -> " + layout_str(dst), "cast", st,
+        compare(std::string("cast ") + c.name + ": " + layout_str(src) + " -> " + layout_str(dst), "cast", st,
                    {operand(src, rng)}, {operand(dst, rng)}, {});
       }
       if (kt::failures_in_test() > 20) return;
     }
   }
   // Large non-contiguous casts (many blocks): a transpose, and a strided destination.
-  compare_op("cast float32 [1000,1031] transposed -> bfloat16", "cast", DType::Float32,
+  compare("cast float32 [1000,1031] transposed -> bfloat16", "cast", DType::Float32,
              {operand(Layout{DType::Float32, {1000, 1031}, {1, 1000}, 0}, rng)},
              {output(Layout{DType::BFloat16, {1000, 1031}, {}, 0})}, {});
-  compare_op("cast float16 [999,1001] -> float32 every other element", "cast", DType::Float16,
+  compare("cast float16 [999,1001] -> float32 every other element", "cast", DType::Float16,
              {operand(Layout{DType::Float16, {999, 1001}, {}, 0}, rng)},
              {operand(Layout{DType::Float32, {999, 1001}, {2002, 2}, 1}, rng)}, {});
 }
@@ -813,8 +497,8 @@ KTEST(cuda, binary) {
       for (const Case& c : cases) {
         Layout a = c.a, b = c.b, out = c.out;
         a.dtype = b.dtype = out.dtype = t;
-        compare_op(std::string(op) + " " + kiln::dtype_name(t) + " " + c.name, op, t, {operand(a, rng), operand(b, rng)},
-                   {operand(out, rng)}, {}, nan_equal);
+        compare(std::string(op) + " " + kiln::dtype_name(t) + " " + c.name, op, t, {operand(a, rng), operand(b, rng)},
+                   {operand(out, rng)}, {}, {}, nan_equal);
       }
       if (kt::failures_in_test() > 20) return;
     }

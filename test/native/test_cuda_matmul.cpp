@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "device_testing.h"
 #include "harness.h"
 #include "kernel_calls.h"
 #include "kiln/cpu_features.h"
@@ -32,24 +33,21 @@
 #include "kiln/status.h"
 #include "kiln/storage.h"
 #include "kiln/view.h"
+#include "testing.h"
 
 namespace {
 
+using dvt::Buffer;
+using dvt::kCpu;
+using dvt::kGpu;
+using dvt::require_cuda;
 using kiln::Device;
-using kiln::DeviceKind;
 using kiln::DType;
 using kiln::Status;
 using kiln::StatusCode;
 using kiln::View;
 
-const Device kCpu{DeviceKind::CPU, 0};
-const Device kGpu{DeviceKind::CUDA, 0};
 const DType kDTypes[] = {DType::Float32, DType::Float16, DType::BFloat16};
-
-void require_cuda() {
-  const kiln::cuda::Availability& a = kiln::cuda::availability();
-  if (!a.available) kt::skip("CUDA is unavailable: " + a.reason);
-}
 
 // Restores cuBLASLt's switch at the end of a test.
 struct LtSwitch {
@@ -57,62 +55,9 @@ struct LtSwitch {
   ~LtSwitch() { kiln::cuda::set_cublaslt_enabled(before); }
 };
 
-class Buffer {
- public:
-  Buffer(Device d, size_t bytes) : dev_(d), bytes_(bytes) { status_ = kiln::storage_alloc(d, bytes, &ptr_); }
-  ~Buffer() { kiln::storage_free(dev_, ptr_, bytes_); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  void* ptr() const { return ptr_; }
-  size_t bytes() const { return bytes_; }
-  const Status& status() const { return status_; }
-
- private:
-  Device dev_;
-  size_t bytes_;
-  void* ptr_ = nullptr;
-  Status status_;
-};
-
 // ---- element values ---------------------------------------------------------------------------
 
 size_t esize(DType t) { return kiln::dtype_size(t); }
-
-double decode(DType t, const uint8_t* p) {
-  switch (t) {
-    case DType::Float32: {
-      float f;
-      std::memcpy(&f, p, 4);
-      return f;
-    }
-    case DType::Float16: {
-      uint16_t h;
-      std::memcpy(&h, p, 2);
-      return kiln::num::f16_to_f32(h);
-    }
-    default: {
-      uint16_t h;
-      std::memcpy(&h, p, 2);
-      return kiln::num::bf16_to_f32(h);
-    }
-  }
-}
-
-void encode(DType t, float v, uint8_t* p) {
-  switch (t) {
-    case DType::Float32: std::memcpy(p, &v, 4); break;
-    case DType::Float16: {
-      const uint16_t h = kiln::num::f32_to_f16(v);
-      std::memcpy(p, &h, 2);
-      break;
-    }
-    default: {
-      const uint16_t h = kiln::num::f32_to_bf16(v);
-      std::memcpy(p, &h, 2);
-      break;
-    }
-  }
-}
 
 const char* dname(DType t) { return kiln::dtype_name(t); }
 
@@ -178,34 +123,8 @@ Operand make_operand(DType t, const std::vector<int64_t>& batch, int64_t R, int6
   const int64_t elems = s.off + mat * (s.bcast ? 1 : std::max<int64_t>(prod(batch), 1));
   o.bytes.assign(static_cast<size_t>(elems) * esize(t), 0);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (int64_t i = 0; i < elems; ++i) encode(t, u(rng), o.bytes.data() + i * esize(t));
+  for (int64_t i = 0; i < elems; ++i) kt::encode(t, u(rng), o.bytes.data() + i * esize(t));
   return o;
-}
-
-View view_of(Device dev, const Buffer& buf, DType t, const std::vector<int64_t>& shape,
-             const std::vector<int64_t>& strides, int64_t offset) {
-  View v;
-  v.base = buf.ptr();
-  v.storage_bytes = buf.bytes();
-  v.device = dev;
-  v.dtype = t;
-  v.ndim = static_cast<int>(shape.size());
-  for (int i = 0; i < v.ndim; ++i) {
-    v.shape[i] = shape[i];
-    v.strides[i] = strides[i];
-  }
-  v.offset = offset;
-  return v;
-}
-
-std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {
-  std::vector<int64_t> s(shape.size());
-  int64_t st = 1;
-  for (size_t i = shape.size(); i-- > 0;) {
-    s[i] = st;
-    st *= shape[i];
-  }
-  return s;
 }
 
 struct Problem {
@@ -247,8 +166,8 @@ Problem make_problem(DType t, const Case& c, uint64_t seed) {
       for (int64_t n = 0; n < c.N; ++n) {
         double sum = 0, abs_sum = 0;
         for (int64_t k = 0; k < c.K; ++k) {
-          const double x = decode(t, &p.a.bytes[(oa + m * p.a.strides[nb] + k * p.a.strides[nb + 1]) * es]);
-          const double y = decode(t, &p.b.bytes[(ob + k * p.b.strides[nb] + n * p.b.strides[nb + 1]) * es]);
+          const double x = kt::decode(t, &p.a.bytes[(oa + m * p.a.strides[nb] + k * p.a.strides[nb + 1]) * es]);
+          const double y = kt::decode(t, &p.b.bytes[(ob + k * p.b.strides[nb] + n * p.b.strides[nb + 1]) * es]);
           sum += x * y;
           abs_sum += std::fabs(x * y);
         }
@@ -272,9 +191,9 @@ Status run_problem(const Problem& p, Device dev, std::vector<uint8_t>* out) {
   KILN_RETURN_IF_ERROR(kiln::storage_copy(dev, ba.ptr(), kCpu, p.a.bytes.data(), p.a.bytes.size()));
   KILN_RETURN_IF_ERROR(kiln::storage_copy(dev, bb.ptr(), kCpu, p.b.bytes.data(), p.b.bytes.size()));
   KILN_RETURN_IF_ERROR(kiln::storage_copy(dev, bc.ptr(), kCpu, pattern.data(), pattern.size()));
-  const View va = view_of(dev, ba, p.t, p.a.shape, p.a.strides, p.a.offset);
-  const View vb = view_of(dev, bb, p.t, p.b.shape, p.b.strides, p.b.offset);
-  const View vc = view_of(dev, bc, p.t, p.c_shape, contiguous_strides(p.c_shape), 0);
+  const View va = dvt::make_view(dev, ba, dvt::Layout{p.t, p.a.shape, p.a.strides, p.a.offset});
+  const View vb = dvt::make_view(dev, bb, dvt::Layout{p.t, p.b.shape, p.b.strides, p.b.offset});
+  const View vc = dvt::make_view(dev, bc, dvt::Layout{p.t, p.c_shape, {}, 0});
   KILN_RETURN_IF_ERROR(kt::run("matmul", p.t, {va, vb}, {vc}));
   out->assign(bc.bytes(), 0);
   return kiln::storage_copy(kCpu, out->data(), dev, bc.ptr(), bc.bytes());
@@ -293,7 +212,7 @@ int check_result(const Problem& p, const std::vector<uint8_t>& got, const std::s
   const size_t es = esize(p.t);
   int bad = 0;
   for (int64_t i = 0; i < p.c_elems; ++i) {
-    const double v = decode(p.t, &got[i * es]);
+    const double v = kt::decode(p.t, &got[i * es]);
     const double err = std::fabs(v - p.ref[i]);
     if (!(err <= p.bound[i])) {
       if (bad++ < 3) {
@@ -625,8 +544,7 @@ KTEST(cuda_matmul, errors) {
   KCHECK(buf.status().ok()) << buf.status().message();
   if (!buf.status().ok()) return;
   auto v = [&](DType t, std::vector<int64_t> shape, std::vector<int64_t> strides = {}) {
-    if (strides.empty()) strides = contiguous_strides(shape);
-    return view_of(kGpu, buf, t, shape, strides, 0);
+    return dvt::make_view(kGpu, buf, dvt::Layout{t, shape, strides, 0});  // no strides: contiguous
   };
   struct Bad {
     const char* what;

@@ -42,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "device_testing.h"
 #include "harness.h"
 #include "kernel_calls.h"
 #include "kiln/cpu_features.h"
@@ -54,43 +55,23 @@
 namespace {
 
 using namespace kiln;
+using dvt::Buffer;
+using dvt::kCpu;
+using dvt::kGpu;
+using dvt::require_cuda;
 using nnt::clone;
 using nnt::Layout;
 using nnt::Rng;
 using nnt::Tensor;
 using vd = std::vector<double>;
 
-const Device kCpu{DeviceKind::CPU, 0};
-const Device kGpu{DeviceKind::CUDA, 0};
 const DType kDtypes[] = {DType::Float32, DType::Float16, DType::BFloat16};
 const double kNegInf = -std::numeric_limits<double>::infinity();
-
-void require_cuda() {
-  const cuda::Availability& a = cuda::availability();
-  if (!a.available) kt::skip("CUDA is unavailable: " + a.reason);
-}
 
 bool fma_isa() { return cpu::active_isa() != cpu::IsaLevel::Portable; }
 bool avx512_isa() { return cpu::active_isa() == cpu::IsaLevel::Avx512; }
 
 // ---- device copies of test tensors -----------------------------------------------------------------
-
-class Buffer {
- public:
-  Buffer(Device d, size_t bytes) : dev_(d), bytes_(bytes) { status_ = storage_alloc(d, bytes, &ptr_); }
-  ~Buffer() { storage_free(dev_, ptr_, bytes_); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  void* ptr() const { return ptr_; }
-  size_t bytes() const { return bytes_; }
-  const Status& status() const { return status_; }
-
- private:
-  Device dev_;
-  size_t bytes_;
-  void* ptr_ = nullptr;
-  Status status_;
-};
 
 // t's whole storage on cuda:0, viewed with t's layout.
 struct Dev {
@@ -115,21 +96,6 @@ struct Dev {
   Status status;
 };
 
-Status run_views(const char* op, DType key, const std::vector<View>& in, const std::vector<View>& out,
-                 const std::vector<int64_t>& ints, const std::vector<double>& floats) {
-  KernelArgs a;
-  a.op = op;
-  a.in = in.data();
-  a.n_in = static_cast<int>(in.size());
-  a.out = out.data();
-  a.n_out = static_cast<int>(out.size());
-  a.ints = ints.data();
-  a.n_ints = static_cast<int>(ints.size());
-  a.floats = floats.data();
-  a.n_floats = static_cast<int>(floats.size());
-  return run_kernel(key, a);
-}
-
 // Runs op on cuda:0 over device copies of the host tensors `ins` and `outs`;
 // *results gets the outputs' storages afterwards.
 Status run_gpu(const char* op, DType key, const std::vector<const Tensor*>& ins, const std::vector<const Tensor*>& outs,
@@ -146,7 +112,7 @@ Status run_gpu(const char* op, DType key, const std::vector<const Tensor*>& ins,
     KILN_RETURN_IF_ERROR(dout.back()->status);
     vout.push_back(dout.back()->v);
   }
-  const Status st = run_views(op, key, vin, vout, ints, floats);
+  const Status st = kt::run(op, key, vin, vout, ints, floats);
   results->clear();
   for (const auto& d : dout) results->push_back(d->back());
   return st;
@@ -157,7 +123,7 @@ Status run_cpu(const char* op, DType key, const std::vector<const Tensor*>& ins,
   std::vector<View> vin, vout;
   for (const Tensor* t : ins) vin.push_back(t->v);
   for (Tensor* t : outs) vout.push_back(t->v);
-  return run_views(op, key, vin, vout, ints, floats);
+  return kt::run(op, key, vin, vout, ints, floats);
 }
 
 // Worst error of got against want in units of u * (scale + sub); NaN matches NaN.
@@ -647,7 +613,7 @@ KTEST(cuda_nn, rope_in_place_empty_deterministic) {
     rope::Case c = rope::make_case(dt, 2, 3, 7, 16, rng);
     Dev dx(c.x), dp(c.pos);
     KCHECK(dx.status.ok() && dp.status.ok());
-    KCHECK(run_views("rope", dt, {dx.v, dp.v}, {dx.v}, rope::attrs(c, false), {c.theta}).ok());
+    KCHECK(kt::run("rope", dt, {dx.v, dp.v}, {dx.v}, rope::attrs(c, false), {c.theta}).ok());
     const Tensor inplace = dx.back();
     std::vector<Tensor> out;
     KCHECK(run_gpu("rope", dt, {&c.x, &c.pos}, {&c.y}, rope::attrs(c, false), {c.theta}, &out).ok());
