@@ -14,7 +14,7 @@
 # Checks, in order:
 #   1. card, driver and clocks (nvidia-smi)
 #   2. <suite>:          build/kiln_native_tests <suite> for every CUDA suite
-#                        (cuda, cuda_matmul, cuda_ops, cuda_nn: each op CUDA vs CPU)
+#                        (cuda, cuda_matmul, cuda_ops, cuda_nn, cuda_compare: each op CUDA vs CPU)
 #   3. <suite>-memcheck: the same under compute-sanitizer memcheck
 #   4. addon-info:       the addon loads and sees the GPU (only when node is on PATH)
 #   5. js-smoke:         scripts/gpu-smoke.cjs through the public API (needs node and dist/)
@@ -79,7 +79,7 @@ if [ ! -x "$BIN" ]; then
   echo "missing $BIN: build it on the build machine (cmake --build build --target kiln_native_tests) and carry build/"
   record cuda-tests "FAIL(no binary)" 0
 else
-  SUITES=(cuda cuda_matmul cuda_ops cuda_nn)
+  SUITES=(cuda cuda_matmul cuda_ops cuda_nn cuda_compare)
   for suite in "${SUITES[@]}"; do run_check "$suite" 180 "$BIN" "$suite"; done
 
   sanitizer=$(command -v compute-sanitizer || true)

@@ -6,7 +6,7 @@ import type { DType } from '../dtype';
 import { DeviceError, DTypeError, ShapeError, ValueError } from '../errors';
 import { broadcastShapes, formatShape } from '../shape';
 import { emptyTensor, runInto, Tensor } from '../tensor';
-import { scalarLike } from '../creation';
+import { full, scalarLike } from '../creation';
 
 type Operand<D extends DType> = Tensor<D> | number;
 
@@ -33,7 +33,7 @@ export function checkSame(op: string, tensors: readonly Tensor[]): void {
  * Runs a broadcasting kernel over `operands` (numbers become 0-d tensors like
  * `like`); operands from index `valuesFrom` on must share one dtype.
  */
-function broadcasting<D extends DType>(op: string, operands: readonly (Operand<D> | Tensor<'bool'>)[], like: Tensor<D>, valuesFrom: number): Tensor<D> {
+function broadcasting<D extends DType, O extends DType = D>(op: string, operands: readonly (Operand<D> | Tensor<'bool'>)[], like: Tensor<D>, valuesFrom: number, outDType?: O): Tensor<O> {
   like.storage(op);
   const owned: Tensor[] = [];
   try {
@@ -56,7 +56,7 @@ function broadcasting<D extends DType>(op: string, operands: readonly (Operand<D
     if (shape === null) {
       throw new ShapeError(`kiln: ${op}: shapes ${inputs.map((t) => formatShape(t.shape)).join(' and ')} cannot be broadcast (${inputs.map((t) => t.describe()).join(', ')})`);
     }
-    const out = emptyTensor(shape, like.dtype, like.deviceSpec);
+    const out = emptyTensor(shape, outDType ?? (like.dtype as DType as O), like.deviceSpec);
     runInto(op, like.dtype, inputs, out);
     return out;
   } finally {
@@ -103,7 +103,8 @@ export function minimum<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<D
 
 /**
  * Picks a where cond is true, else b (all three broadcast). cond is a bool
- * tensor; a and b share a dtype (a number takes the other's dtype).
+ * tensor; a and b share a dtype (a number takes the other's dtype; with two
+ * numbers the result is float32 on cond's device, like torch.where).
  */
 export function where<D extends DType>(cond: Tensor<'bool'>, a: Operand<D>, b: Operand<D>): Tensor<D> {
   const op = 'where';
@@ -112,8 +113,88 @@ export function where<D extends DType>(cond: Tensor<'bool'>, a: Operand<D>, b: O
   checkOperand(op, a, 'a');
   checkOperand(op, b, 'b');
   const like = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
-  if (like === null) throw new ValueError(`kiln: ${op}: a or b must be a Tensor (got two numbers)`);
+  if (like === null) {
+    cond.storage(op);
+    const first = full([], a as number, { dtype: 'float32', device: cond.device }) as unknown as Tensor<D>;
+    try {
+      return broadcasting(op, [cond, first, b], first, 1);
+    } finally {
+      first.dispose();
+    }
+  }
   return broadcasting(op, [cond, a, b], like, 1);
+}
+
+// ---- comparisons and logical ops (bool results) ---------------------------------
+
+function compare<D extends DType>(op: string, a: Operand<D>, b: Operand<D>): Tensor<'bool'> {
+  checkOperand(op, a, 'first operand');
+  checkOperand(op, b, 'second operand');
+  const like = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
+  if (like === null) throw new ValueError(`kiln: ${op}: at least one operand must be a Tensor (got two numbers)`);
+  return broadcasting(op, [a, b], like, 0, 'bool');
+}
+
+/**
+ * a == b elementwise, broadcasting; a bool tensor. IEEE: NaN equals nothing,
+ * -0 == +0; float16/bfloat16 compare their exact values. A number operand
+ * takes the tensor's dtype first (rounded like a cast: 0.5 vs an int32 tensor is 0).
+ */
+export function eq<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<'bool'> {
+  return compare('eq', a, b);
+}
+/** a != b elementwise (true where either is NaN), broadcasting; a bool tensor. */
+export function ne<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<'bool'> {
+  return compare('ne', a, b);
+}
+/** a < b elementwise (false where either is NaN), broadcasting; a bool tensor. */
+export function lt<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<'bool'> {
+  return compare('lt', a, b);
+}
+/** a <= b elementwise (false where either is NaN), broadcasting; a bool tensor. */
+export function le<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<'bool'> {
+  return compare('le', a, b);
+}
+/** a > b elementwise (false where either is NaN), broadcasting; a bool tensor. */
+export function gt<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<'bool'> {
+  return compare('gt', a, b);
+}
+/** a >= b elementwise (false where either is NaN), broadcasting; a bool tensor. */
+export function ge<D extends DType>(a: Operand<D>, b: Operand<D>): Tensor<'bool'> {
+  return compare('ge', a, b);
+}
+
+type BoolOperand = Tensor<'bool'> | boolean;
+
+function checkBool(op: string, x: unknown, name: string): void {
+  if (typeof x === 'boolean') return;
+  if (!(x instanceof Tensor)) {
+    throw new ValueError(`kiln: ${op}: ${name} must be a bool Tensor or a boolean, got ${x === null ? 'null' : typeof x}`);
+  }
+  if (x.dtype !== 'bool') throw new DTypeError(`kiln: ${op}: ${name} must have dtype bool, got ${x.describe()}`);
+}
+
+function logical(op: string, a: BoolOperand, b: BoolOperand): Tensor<'bool'> {
+  checkBool(op, a, 'first operand');
+  checkBool(op, b, 'second operand');
+  const like = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
+  if (like === null) throw new ValueError(`kiln: ${op}: at least one operand must be a Tensor (got two booleans)`);
+  const num = (x: BoolOperand): Tensor<'bool'> | number => (typeof x === 'boolean' ? Number(x) : x);
+  return broadcasting(op, [num(a), num(b)], like, 0);
+}
+
+/** a AND b elementwise on bool tensors (or a boolean), broadcasting. */
+export function logicalAnd(a: BoolOperand, b: BoolOperand): Tensor<'bool'> {
+  return logical('logical_and', a, b);
+}
+/** a OR b elementwise on bool tensors (or a boolean), broadcasting. */
+export function logicalOr(a: BoolOperand, b: BoolOperand): Tensor<'bool'> {
+  return logical('logical_or', a, b);
+}
+/** NOT x elementwise on a bool tensor. */
+export function logicalNot(x: Tensor<'bool'>): Tensor<'bool'> {
+  checkBool('logical_not', x, 'input');
+  return unary('logical_not', x);
 }
 
 // ---- unary ----------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "kiln/compare.h"
 #include "kiln/element.h"
 #include "kiln/philox.h"
 
@@ -289,6 +290,70 @@ Status prepare_where(const KernelArgs& args, WherePlan* plan) {
   KILN_RETURN_IF_ERROR(broadcast_strides(c, out, args.op, plan->cond_strides));
   KILN_RETURN_IF_ERROR(broadcast_strides(a, out, args.op, plan->a_strides));
   return broadcast_strides(b, out, args.op, plan->b_strides);
+}
+
+// ---- comparisons and logical ops (kiln/compare.h) -----------------------------------------
+
+namespace {
+const char* const kCompareNames[kNumCompareOps] = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or"};
+}  // namespace
+
+bool compare_op_from_name(const char* name, CompareOp* op) {
+  for (int i = 0; i < kNumCompareOps; ++i) {
+    if (std::strcmp(name, kCompareNames[i]) == 0) {
+      *op = static_cast<CompareOp>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* compare_op_name(CompareOp op) { return kCompareNames[static_cast<int>(op)]; }
+
+bool compare_supports(CompareOp op, DType dtype) {
+  if (op == CompareOp::LogicalAnd || op == CompareOp::LogicalOr) return dtype == DType::Bool;
+  return is_arith_float(dtype) || dtype == DType::Int32 || dtype == DType::Int8 || dtype == DType::UInt8 ||
+         dtype == DType::Bool;
+}
+
+bool register_compare_kernels(DeviceKind device, KernelFn fn) {
+  for (int op = 0; op < kNumCompareOps; ++op) {
+    for (DType t : kAllDTypes) {
+      if (compare_supports(static_cast<CompareOp>(op), t)) register_kernel(kCompareNames[op], device, t, fn);
+    }
+  }
+  return true;
+}
+
+Status prepare_compare(const KernelArgs& args, ComparePlan* plan) {
+  KILN_RETURN_IF_ERROR(expect_counts(args, 2, 1, 0, 0));
+  if (!compare_op_from_name(args.op, &plan->op)) {
+    return Status(StatusCode::Internal, std::string("kiln: unknown comparison op ") + args.op);
+  }
+  const View &a = args.in[0], &b = args.in[1], &out = args.out[0];
+  if (a.dtype != b.dtype) {
+    return Status(StatusCode::DTypeError, prefix(args.op) + "dtypes differ: " + a.describe() + ", " + b.describe());
+  }
+  if (out.dtype != DType::Bool) {
+    return Status(StatusCode::DTypeError, prefix(args.op) + "output must have dtype bool, got " + out.describe());
+  }
+  if (!compare_supports(plan->op, a.dtype)) return no_kernel(args.op, a.dtype, a.device.kind);
+  KILN_RETURN_IF_ERROR(check_broadcast_output(args.op, args.in, 2, out));
+  KILN_RETURN_IF_ERROR(broadcast_strides(a, out, args.op, plan->a_strides));
+  return broadcast_strides(b, out, args.op, plan->b_strides);
+}
+
+Status prepare_logical_not(const KernelArgs& args) {
+  KILN_RETURN_IF_ERROR(expect_counts(args, 1, 1, 0, 0));
+  const View &x = args.in[0], &y = args.out[0];
+  if (x.dtype != DType::Bool || y.dtype != DType::Bool) {
+    return Status(StatusCode::DTypeError, prefix(args.op) + "input and output must have dtype bool: " + x.describe() +
+                                              " -> " + y.describe());
+  }
+  if (!same_shape(x, y)) {
+    return Status(StatusCode::ShapeError, prefix(args.op) + "output " + y.describe() + " differs in shape from the input " + x.describe());
+  }
+  return Status::Ok();
 }
 
 Status prepare_clamp(const KernelArgs& args, ClampPlan* plan) {

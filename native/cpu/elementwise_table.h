@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kiln/compare.h"
 #include "kiln/cpu_features.h"
 #include "kiln/dtype.h"
 #include "kiln/elementwise.h"
@@ -15,10 +16,17 @@ namespace cpu {
 using BinaryRunFn = void (*)(const char* a, int64_t sa, const char* b, int64_t sb, char* o, int64_t so, int64_t n);
 // d[i*ds] = convert(s[i*ss]) for i < n.
 using CastRunFn = void (*)(const char* s, int64_t ss, char* d, int64_t ds, int64_t n);
+// Comparisons and logical_and / logical_or (kiln/compare.h): a, b of the input
+// dtype, o bool (0 / 1 bytes); strides in elements of each operand's own type.
+using CompareRunFn = BinaryRunFn;
+// logical_not: d[i*ds] = !s[i*ss] (bool -> bool).
+using LogicalNotRunFn = CastRunFn;
 
 struct ElementwiseTable {
   BinaryRunFn binary[kNumBinaryOps][kNumDTypes];  // nullptr: no kernel for that dtype
   CastRunFn cast[kNumDTypes][kNumDTypes];
+  CompareRunFn compare[kNumCompareOps][kNumDTypes];  // indexed by the inputs' dtype; nullptr: none
+  LogicalNotRunFn logical_not;
 };
 
 namespace portable { const ElementwiseTable& elementwise_table(); }
