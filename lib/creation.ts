@@ -17,6 +17,12 @@ export interface CreateOptions<D extends DType = DType> {
 /** rand/randn options: a seed gives a fixed stream (the same on CPU and CUDA). */
 export interface RandomOptions<D extends DType = DType> extends CreateOptions<D> {
   seed?: number;
+  /**
+   * With a seed: where in its stream to start, in Philox blocks of 4 values
+   * (default 0). A caller that draws repeatedly from its own seed (e.g. a
+   * dropout layer) advances it by ceil(size / 4) per call.
+   */
+  offset?: number;
 }
 
 /** Values kiln.tensor() accepts: numbers or booleans, nested arrays of them, or a TypedArray. */
@@ -273,7 +279,10 @@ function random<D extends DType>(op: 'rand' | 'randn', shape: readonly number[],
   if (!isFloatDType(dtype)) throw new DTypeError(`kiln: ${op}: dtype must be a floating type, got '${dtype}'`);
   const device = resolveDevice(op, o.device);
   const n = sizeOf(dims);
-  const [seed, offset] = o.seed === undefined ? takeGlobal(n) : [checkSeed(op, o.seed), 0];
+  if (o.offset !== undefined && (o.seed === undefined || !Number.isSafeInteger(o.offset) || o.offset < 0)) {
+    throw new ValueError(`kiln: ${op}: offset needs a seed and must be a non-negative safe integer, got ${String(o.offset)}`);
+  }
+  const [seed, offset] = o.seed === undefined ? takeGlobal(n) : [checkSeed(op, o.seed), o.offset ?? 0];
   const t = emptyTensor(dims, dtype as D, device);
   if (n > 0) runInto(op, dtype, [], t, [seed, offset]);
   return finish(t, o);

@@ -2,6 +2,7 @@
 import { resolveDevice, type Device, type DeviceSpec } from './device';
 import { checkDType, dtypeCode, dtypeSize, isFloatDType, typedArrayOf, type DType, type TypedArrayFor } from './dtype';
 import { runBackward, seedFor } from './autograd/engine';
+import { isGradEnabled } from './autograd/mode';
 import type { Node } from './autograd/node';
 import { DeviceError, DisposedError, DTypeError, ShapeError, ValueError } from './errors';
 import { keep, track, untrack, type Held } from './lifetime';
@@ -205,6 +206,33 @@ export class Tensor<D extends DType = DType> {
     runBackward(this, seed, (a, b) => elementwise.add(a, b));
   }
 
+  /**
+   * Writes src's values into this tensor's storage in place (shapes must
+   * match; dtype converted, device moved). Not recorded by autograd: on a
+   * tensor that requires grad it must run under kiln.noGrad (e.g. an update step).
+   */
+  copy_(src: Tensor): this {
+    const op = 'copy_';
+    if (!(src instanceof Tensor)) throw new ValueError(`kiln: ${op}: expected a Tensor, got ${src === null ? 'null' : typeof src}`);
+    this.storage(op);
+    src.storage(op);
+    if (src.shape.length !== this.shape.length || src.shape.some((d, i) => d !== this.shape[i])) {
+      throw new ShapeError(`kiln: ${op}: source ${src.describe()} does not have the shape of ${this.describe()}`);
+    }
+    if (this.requiresGrad && isGradEnabled()) {
+      throw new ValueError(`kiln: ${op}: ${this.describe()} requires grad; write into it under kiln.noGrad()`);
+    }
+    const moved = src.device === this.device ? src : src.rawTo(this.device);
+    const view = this.shareView();
+    try {
+      runInto('cast', moved.dtype, [moved], view);
+    } finally {
+      view.dispose();
+      if (moved !== src) moved.dispose();
+    }
+    return this;
+  }
+
   /** A view of the same storage that is cut off from the graph (a new leaf, no grad). */
   detach(): Tensor<D> {
     return this.shareView();
@@ -401,10 +429,37 @@ export class Tensor<D extends DType = DType> {
     return gradEw.pow(this, other);
   }
   maximum(other: Tensor<D> | number): Tensor<D> {
-    return elementwise.maximum(this, other);
+    return gradEw.maximum(this, other);
   }
   minimum(other: Tensor<D> | number): Tensor<D> {
-    return elementwise.minimum(this, other);
+    return gradEw.minimum(this, other);
+  }
+  eq(other: Tensor<D> | number): Tensor<'bool'> {
+    return elementwise.eq(this, other);
+  }
+  ne(other: Tensor<D> | number): Tensor<'bool'> {
+    return elementwise.ne(this, other);
+  }
+  lt(other: Tensor<D> | number): Tensor<'bool'> {
+    return elementwise.lt(this, other);
+  }
+  le(other: Tensor<D> | number): Tensor<'bool'> {
+    return elementwise.le(this, other);
+  }
+  gt(other: Tensor<D> | number): Tensor<'bool'> {
+    return elementwise.gt(this, other);
+  }
+  ge(other: Tensor<D> | number): Tensor<'bool'> {
+    return elementwise.ge(this, other);
+  }
+  logicalAnd(this: Tensor<'bool'>, other: Tensor<'bool'> | boolean): Tensor<'bool'> {
+    return elementwise.logicalAnd(this, other);
+  }
+  logicalOr(this: Tensor<'bool'>, other: Tensor<'bool'> | boolean): Tensor<'bool'> {
+    return elementwise.logicalOr(this, other);
+  }
+  logicalNot(this: Tensor<'bool'>): Tensor<'bool'> {
+    return elementwise.logicalNot(this);
   }
   neg(): Tensor<D> {
     return gradEw.neg(this);
@@ -422,7 +477,7 @@ export class Tensor<D extends DType = DType> {
     return gradEw.rsqrt(this);
   }
   abs(): Tensor<D> {
-    return elementwise.abs(this);
+    return gradEw.abs(this);
   }
   relu(): Tensor<D> {
     return gradEw.relu(this);
@@ -440,7 +495,7 @@ export class Tensor<D extends DType = DType> {
     return gradEw.tanh(this);
   }
   clamp(min?: number | null, max?: number | null): Tensor<D> {
-    return elementwise.clamp(this, min, max);
+    return gradEw.clamp(this, min, max);
   }
   sum(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
     return gradReduce.sum(this, axis, keepDims);
@@ -449,10 +504,10 @@ export class Tensor<D extends DType = DType> {
     return gradReduce.mean(this, axis, keepDims);
   }
   max(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
-    return reduce.max(this, axis, keepDims);
+    return gradReduce.max(this, axis, keepDims);
   }
   min(axis?: reduce.Axes | reduce.ReduceOptions | null, keepDims?: boolean): Tensor<D> {
-    return reduce.min(this, axis, keepDims);
+    return gradReduce.min(this, axis, keepDims);
   }
   argmax(axis?: number | null, keepDims?: boolean): Tensor<'int32'> {
     return reduce.argmax(this, axis, keepDims);

@@ -4,6 +4,7 @@ import type { DType } from '../dtype';
 import * as ew from '../ops/elementwise';
 import { backward as kernels } from '../ops/nn';
 import { Tensor } from '../tensor';
+import { tidy } from '../lifetime';
 import { differentiable } from './record';
 import { reduceTo, tmp, unbroadcast } from './util';
 
@@ -126,5 +127,64 @@ export function where<D extends DType>(cond: Tensor<'bool'>, a: Operand<D>, b: O
   return differentiable('where', [cond, a, b], () => ew.where(cond, a, b), () => ({
     saved: [cond],
     rule: (g, [c]) => [null, gradFor(a, () => ew.where(c as Tensor<'bool'>, g, 0)), gradFor(b, () => ew.where(c as Tensor<'bool'>, 0, g))],
+  }));
+}
+
+/**
+ * g routed to whichever of a, b was picked: where(pick, g, where(tie, g/2, 0)).
+ * Ties split the gradient in half between a and b, as PyTorch's maximum/minimum.
+ */
+function pickGrad<D extends DType>(g: T<D>, pick: Tensor<'bool'>, tie: Tensor<'bool'>): T<D> {
+  return tidy(() => ew.where(pick, g, ew.where(tie, ew.mul(g, 0.5), 0)));
+}
+
+function selectBinary<D extends DType>(op: 'maximum' | 'minimum', a: Operand<D>, b: Operand<D>): T<D> {
+  const forward = op === 'maximum' ? ew.maximum : ew.minimum;
+  const beats = op === 'maximum' ? ew.gt : ew.lt;
+  return differentiable(op, [a, b], () => forward(a, b), () => ({
+    saved: tensorsOf(a, b),
+    rule: (g, saved) => {
+      const [ta, tb] = operands([a, b], saved);
+      return tidy(() => {
+        const tie = ew.eq(ta, tb);
+        return [gradFor(a, () => pickGrad(g, beats(ta, tb), tie)), gradFor(b, () => pickGrad(g, beats(tb, ta), tie))];
+      });
+    },
+  }));
+}
+
+/** Elementwise maximum; NaN if either is NaN. Gradient: to the larger operand, halved on ties. */
+export function maximum<D extends DType>(a: Operand<D>, b: Operand<D>): T<D> {
+  return selectBinary('maximum', a, b);
+}
+
+/** Elementwise minimum; NaN if either is NaN. Gradient: to the smaller operand, halved on ties. */
+export function minimum<D extends DType>(a: Operand<D>, b: Operand<D>): T<D> {
+  return selectBinary('minimum', a, b);
+}
+
+/** |x|. Gradient: g * sign(x), 0 at x = 0 (PyTorch's choice). */
+export function abs<D extends DType>(x: T<D>): T<D> {
+  return differentiable('abs', [x], () => ew.abs(x), () => ({
+    saved: [x],
+    rule: (g, [t]) => [tidy(() => ew.where(ew.gt(t as T<D>, 0), g, ew.where(ew.lt(t as T<D>, 0), ew.neg(g), 0)))],
+  }));
+}
+
+/** x clamped to [min, max] (a null bound is none). Gradient: g where min <= x <= max, else 0. */
+export function clamp<D extends DType>(x: T<D>, min?: number | null, max?: number | null): T<D> {
+  return differentiable('clamp', [x], () => ew.clamp(x, min, max), () => ({
+    saved: [x],
+    rule: (g, [t]) => [
+      tidy(() => {
+        let inside: Tensor<'bool'> | null = null;
+        if (min !== undefined && min !== null) inside = ew.ge(t as T<D>, min);
+        if (max !== undefined && max !== null) {
+          const below = ew.le(t as T<D>, max);
+          inside = inside === null ? below : ew.logicalAnd(inside, below);
+        }
+        return inside === null ? g.detach() : ew.where(inside, g, 0);
+      }),
+    ],
   }));
 }

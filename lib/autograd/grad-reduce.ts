@@ -6,6 +6,7 @@ import * as red from '../ops/reduce';
 import { broadcastShapes } from '../shape';
 import type { Tensor } from '../tensor';
 import * as views from '../ops/views';
+import { tidy } from '../lifetime';
 import { differentiable } from './record';
 import { reduceTo, tmp } from './util';
 
@@ -63,4 +64,41 @@ export function matmul<D extends DType>(a: T<D>, b: T<D>): T<D> {
       }
     },
   }));
+}
+
+/**
+ * Gradient of max/min over axes: g spread evenly over the elements equal to the
+ * result (ties share it, as PyTorch's full max()/min(); a NaN result passes none).
+ */
+function selectReduce<D extends DType>(op: 'max' | 'min', x: T<D>, axis?: red.Axes | red.ReduceOptions | null, keepDims?: boolean): T<D> {
+  const forward = op === 'max' ? red.max : red.min;
+  return differentiable(op, [x], () => forward(x, axis, keepDims), (out) => {
+    const kept = keptShape(op, x.shape, axis);
+    return {
+      saved: [x, out],
+      rule: (g, [t, y]) => [
+        tidy(() => {
+          const hit = ew.eq(t as T<D>, views.broadcastTo((y as T<D>).reshape(kept), t.shape));
+          const share = ew.where(hit, 1, 0).cast(t.dtype) as T<D>;
+          const count = red.sum(share, keptAxes(kept, t.shape), true);
+          return ew.where(hit, ew.div(views.broadcastTo((g as T<D>).reshape(kept), t.shape), views.broadcastTo(count, t.shape)), 0);
+        }),
+      ],
+    };
+  });
+}
+
+/** The axes a kept shape reduced. */
+function keptAxes(kept: readonly number[], shape: readonly number[]): number[] {
+  return shape.flatMap((_, i) => (kept[i] === 1 ? [i] : []));
+}
+
+/** Maximum over axes (NaN if any element is NaN); differentiable (ties share the gradient). */
+export function max<D extends DType>(x: T<D>, axis?: red.Axes | red.ReduceOptions | null, keepDims?: boolean): T<D> {
+  return selectReduce('max', x, axis, keepDims);
+}
+
+/** Minimum over axes (NaN if any element is NaN); differentiable (ties share the gradient). */
+export function min<D extends DType>(x: T<D>, axis?: red.Axes | red.ReduceOptions | null, keepDims?: boolean): T<D> {
+  return selectReduce('min', x, axis, keepDims);
 }

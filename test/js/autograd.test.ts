@@ -96,6 +96,43 @@ describe('gradients of elementwise ops', () => {
   });
 });
 
+describe('gradients of selecting ops (maximum, minimum, abs, clamp, max, min)', () => {
+  it('away from ties and kinks: finite differences', () => {
+    const sa = [3, 1, 4];
+    const sb = [2, 1];
+    checkGrad('maximum', [{ shape: sa }, { shape: sb }], ([a, b]) => kiln.maximum(a, b), bcast([sa, sb], Math.max));
+    checkGrad('minimum', [{ shape: sa }, { shape: sb }], ([a, b]) => kiln.minimum(a, b), bcast([sa, sb], Math.min));
+    checkGrad('maximum with a number', [{ shape: [6] }], ([a]) => kiln.maximum(a, 0.1), (xs) => xs[0].map((v) => Math.max(v, 0.1)));
+    const awayFromZero = randomValues(12, 21).map((v) => (v < 0 ? v - 0.05 : v + 0.05));
+    checkGrad('abs', [{ shape: [3, 4], values: awayFromZero }], ([x]) => kiln.abs(x), (xs) => xs[0].map(Math.abs));
+    const spread = Float64Array.from([-0.9, -0.45, -0.2, 0.05, 0.25, 0.55, 0.8, -0.7]);
+    checkGrad('clamp', [{ shape: [8], values: spread }], ([x]) => kiln.clamp(x, -0.5, 0.5), (xs) => xs[0].map((v) => Math.min(Math.max(v, -0.5), 0.5)));
+    checkGrad('clamp min only', [{ shape: [8], values: spread }], ([x]) => x.clamp(0), (xs) => xs[0].map((v) => Math.max(v, 0)));
+    const rows = (xs: Float64Array[], pick: (a: number, b: number) => number): Float64Array => Float64Array.from({ length: 3 }, (_, r) => xs[0].slice(r * 4, r * 4 + 4).reduce((p, q) => pick(p, q)));
+    checkGrad('max over axis 1', [{ shape: [3, 4] }], ([x]) => kiln.max(x, 1), (xs) => rows(xs, Math.max));
+    checkGrad('min over axis 1, keepDims', [{ shape: [3, 4] }], ([x]) => x.min(1, true), (xs) => rows(xs, Math.min));
+    checkGrad('max of everything', [{ shape: [2, 3] }], ([x]) => kiln.max(x), (xs) => [Math.max(...xs[0])]);
+  });
+  it('ties share the gradient; kinks take the documented side', () => {
+    kiln.tidy(() => {
+      const a = kiln.tensor([1, 2, 3], [3], { requiresGrad: true });
+      const b = kiln.tensor([1, 0, 5], [3], { requiresGrad: true });
+      kiln.sum(kiln.maximum(a, b)).backward();
+      expect(a.grad!.toArray()).toEqual([0.5, 1, 0]);
+      expect(b.grad!.toArray()).toEqual([0.5, 0, 1]);
+      const x = kiln.tensor([2, 5, 5, 1], [4], { requiresGrad: true });
+      kiln.max(x).backward();
+      expect(x.grad!.toArray()).toEqual([0, 0.5, 0.5, 0]);
+      const z = kiln.tensor([-1, 0, 2], [3], { requiresGrad: true });
+      kiln.sum(kiln.abs(z)).backward();
+      expect(z.grad!.toArray()).toEqual([-1, 0, 1]);
+      const c = kiln.tensor([-1, -0.5, 0.5, 1], [4], { requiresGrad: true });
+      kiln.sum(kiln.clamp(c, -0.5, 0.5)).backward();
+      expect(c.grad!.toArray()).toEqual([0, 1, 1, 0]);
+    });
+  });
+});
+
 describe('gradients of reductions, matmul and views', () => {
   it('sum and mean over axes', () => {
     const shape = [3, 4, 5];
