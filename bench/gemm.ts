@@ -21,38 +21,15 @@
 // Every engine uses the same thread count (kiln.getNumThreads() unless
 // --threads): OPENBLAS_NUM_THREADS for NumPy, intraOpNumThreads for onnxruntime.
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { DATE, flag, kiln, limitsLine, machineLine, measurePeak, median, now, opt, outPath, ROOT, timeSync, VERSION, writeTable } from './common';
 
-type Kiln = typeof import('../dist/cjs/index');
 type KTensor = import('../dist/cjs/index').Tensor<'float32'>;
-
-// ---- options -------------------------------------------------------------------------
-
-const args = process.argv.slice(2);
-const opt = (name: string, def: string | null): string | null => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : def;
-};
-const flag = (name: string): boolean => args.includes(`--${name}`);
-
-function packageRoot(): string {
-  for (let d = __dirname; ; d = path.dirname(d)) {
-    const pj = path.join(d, 'package.json');
-    if (fs.existsSync(pj) && (JSON.parse(fs.readFileSync(pj, 'utf8')) as { name?: string }).name === 'kiln') return d;
-    if (path.dirname(d) === d) throw new Error('bench/gemm: cannot find the kiln package root');
-  }
-}
-const ROOT = packageRoot();
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const kiln = require(ROOT) as Kiln;
 
 const THREADS = Number(opt('threads', '0')) || kiln.getNumThreads();
 kiln.setNumThreads(THREADS);
 const ROUNDS = Math.max(1, Number(opt('rounds', '5')));
-const DATE = new Date().toISOString().slice(0, 10);
-const OUT = flag('no-write') ? null : opt('out', path.join(ROOT, 'bench', 'results', `${DATE}-gemm.md`));
+const OUT = outPath('gemm');
 
 interface Shape {
   name: string;
@@ -73,28 +50,6 @@ const SHAPES: Shape[] = [
 ];
 
 // ---- timing --------------------------------------------------------------------------
-
-function median(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-function now(): number {
-  return Number(process.hrtime.bigint()) / 1e9;
-}
-
-/** Median seconds of `reps` calls after 2 warm-ups. */
-function timeSync(fn: () => void, reps: number): number {
-  fn();
-  fn();
-  const t: number[] = [];
-  for (let i = 0; i < reps; ++i) {
-    const t0 = now();
-    fn();
-    t.push(now() - t0);
-  }
-  return median(t);
-}
 
 async function timeAsync(fn: () => Promise<void>, reps: number): Promise<number> {
   await fn();
@@ -278,56 +233,11 @@ async function ortTime(o: Ort, s: Shape, a: Float32Array, b: Float32Array, reps:
   return sec;
 }
 
-// ---- the machine's limits --------------------------------------------------------------
-
-interface Peak {
-  peak_gflops: number;
-  avx512_gflops: number;
-  avx2_gflops: number;
-  read_gbs: number;
-}
-
-/** Runs kiln_fma_peak (building it with CMake when it is not built yet). */
-function measurePeak(): Peak | null {
-  const candidates = [
-    process.env.KILN_FMA_PEAK,
-    path.join(ROOT, 'build', 'kiln_fma_peak'),
-    path.join(ROOT, 'build', 'peak', 'kiln_fma_peak'),
-  ].filter((p): p is string => !!p);
-  let exe = candidates.find((p) => fs.existsSync(p));
-  if (!exe) {
-    try {
-      const buildDir = fs.existsSync(path.join(ROOT, 'build', 'CMakeCache.txt')) ? path.join(ROOT, 'build') : path.join(ROOT, 'build', 'peak');
-      if (buildDir.endsWith('peak')) {
-        execFileSync('cmake', ['-S', ROOT, '-B', buildDir, '-DKILN_CUDA=OFF', '-DCMAKE_BUILD_TYPE=Release'], { stdio: 'ignore' });
-      }
-      execFileSync('cmake', ['--build', buildDir, '--target', 'kiln_fma_peak'], { stdio: 'ignore' });
-      exe = path.join(buildDir, 'kiln_fma_peak');
-    } catch {
-      return null;
-    }
-  }
-  try {
-    // Best of two runs (the machine may be shared).
-    const runs = [0, 1].map(() => JSON.parse(execFileSync(exe as string, [String(THREADS)], { encoding: 'utf8' })) as Peak);
-    return {
-      peak_gflops: Math.max(...runs.map((r) => r.peak_gflops)),
-      avx512_gflops: Math.max(...runs.map((r) => r.avx512_gflops)),
-      avx2_gflops: Math.max(...runs.map((r) => r.avx2_gflops)),
-      read_gbs: Math.max(...runs.map((r) => r.read_gbs)),
-    };
-  } catch {
-    return null;
-  }
-}
-
 // ---- main ----------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const dev = kiln.devices();
   const ortLoaded = loadOrt();
-  const peak = measurePeak();
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const peak = measurePeak(THREADS);
   let npInfo: NumpyResult | null = null;
   const api = typeof (kiln as unknown as { matmul?: unknown }).matmul === 'function' ? 'kiln.matmul' : "the 'matmul' kernel via the addon";
 
@@ -381,12 +291,10 @@ async function main(): Promise<void> {
   const lines = [
     `# GEMM (float32 matmul) on the CPU — ${DATE}`,
     '',
-    `- machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}; kiln ISA level ${dev.cpu.isaLevel} (${dev.cpu.isa.join(' ')})`,
+    machineLine(),
     `- threads: ${THREADS} for every engine (kiln setNumThreads, OPENBLAS_NUM_THREADS, onnxruntime intraOpNumThreads)`,
-    `- versions: kiln ${pkg.version} (${api}), Node ${process.version}, NumPy ${npInfo ? npInfo.version : 'not available'} with ${npInfo ? npInfo.blas : 'n/a'}, onnxruntime-node ${ortLoaded ? ortLoaded.version : 'not available'} (CPU execution provider, one MatMul node, opset 13)`,
-    peak
-      ? `- limits (bench/peak/fma_peak.cpp, ${THREADS} threads): float32 FMA peak ${peak.peak_gflops.toFixed(1)} GFLOP/s (AVX-512 ${peak.avx512_gflops.toFixed(1)}, AVX2 ${peak.avx2_gflops.toFixed(1)}); memory read ${peak.read_gbs.toFixed(1)} GB/s`
-      : '- limits: kiln_fma_peak could not be built or run (n/a)',
+    `- versions: kiln ${VERSION} (${api}), Node ${process.version}, NumPy ${npInfo ? npInfo.version : 'not available'} with ${npInfo ? npInfo.blas : 'n/a'}, onnxruntime-node ${ortLoaded ? ortLoaded.version : 'not available'} (CPU execution provider, one MatMul node, opset 13)`,
+    limitsLine(peak, THREADS),
     `- method: per shape, kiln, NumPy and onnxruntime back to back, ${ROUNDS} rounds; each number is the best over rounds of the median of "reps" calls after 2 warm-ups; every call allocates its output; A and B are fresh inputs (no pre-packed weights)`,
     '',
     '| shape (M, K, N) | reps | kiln ms | kiln GFLOP/s | % of FMA peak | NumPy GFLOP/s | onnxruntime GFLOP/s | kiln / NumPy | kiln / onnxruntime | B streamed GB/s (% of read bw) |',
@@ -402,13 +310,7 @@ async function main(): Promise<void> {
     'Ratios are throughput ratios (> 1: kiln is faster). "B streamed" is 4·K·N bytes over the kiln time, for the skinny shapes that memory bounds.',
     '',
   ];
-  const table = lines.join('\n');
-  console.log(table);
-  if (OUT) {
-    fs.mkdirSync(path.dirname(OUT), { recursive: true });
-    fs.writeFileSync(OUT, table);
-    console.error(`wrote ${path.relative(process.cwd(), OUT)}`);
-  }
+  writeTable(lines, OUT);
 }
 
 main().catch((e: unknown) => {
