@@ -13,6 +13,7 @@ export { transpose, permute, swapAxes, slice, narrow, split, concat, stack, broa
 export { tidy, keep, memory, type MemoryInfo } from './lifetime';
 export * as io from './io';
 export * as nn from './nn';
+export * as data from './data';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/mode';
 export { manualSeed, getRngState, setRngState, type RngState } from './random';
 export { devices, setNumThreads, getNumThreads, kernels, internals, type DevicesInfo, type CudaDeviceInfo } from './runtime';
