@@ -14,6 +14,7 @@ export { tidy, keep, memory, type MemoryInfo } from './lifetime';
 export * as io from './io';
 export * as nn from './nn';
 export * as data from './data';
+export * as train from './train';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/mode';
 export { manualSeed, getRngState, setRngState, type RngState } from './random';
 export { devices, setNumThreads, getNumThreads, kernels, internals, type DevicesInfo, type CudaDeviceInfo } from './runtime';
