@@ -6,6 +6,7 @@
 import type { Device } from '../device';
 import { ValueError } from '../errors';
 import { tensor } from '../creation';
+import { mixSeed, uint32Stream } from '../prng';
 import type { Tensor } from '../tensor';
 
 export interface BatcherOptions {
@@ -30,18 +31,6 @@ export interface BatcherState {
 export interface Batch {
   x: Tensor<'int32'>;
   y: Tensor<'int32'>;
-}
-
-/** A 32-bit generator (mulberry32 step) seeded from (seed, epoch). */
-function generator(seed: number, epoch: number): () => number {
-  let s = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b) ^ Math.floor(seed / 2 ** 32)) >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
 }
 
 export class TokenBatcher {
@@ -89,7 +78,7 @@ export class TokenBatcher {
     if (epoch !== this.orderEpoch) {
       const order = new Uint32Array(this.windows);
       for (let i = 0; i < order.length; ++i) order[i] = i;
-      const next = generator(this.seed, epoch);
+      const next = uint32Stream(mixSeed(this.seed, epoch));
       for (let i = order.length - 1; i > 0; --i) {
         const j = next() % (i + 1); // modulo bias < 2^-20 for any realistic window count
         const t = order[i];

@@ -6,6 +6,7 @@ import { ShapeError, ValueError } from '../errors';
 import { tidy } from '../lifetime';
 import type { Tensor } from '../tensor';
 import { Initializer, type InitOptions } from './init';
+import type { KVCache } from './kv-cache';
 import { Linear } from './layers';
 import { Module } from './module';
 
@@ -57,17 +58,24 @@ export class CausalSelfAttention extends Module {
     this.wo = this.registerModule('wo', new Linear(cfg.dim, cfg.dim, { init, std: cfg.outStd ?? cfg.std, bias: false }));
   }
 
-  forward(x: Tensor, positions?: Tensor<'int32'>): Tensor {
+  /**
+   * With a cache, x holds the next tokens after cache.length cached ones: their
+   * k and v go into the cache's `slot` and attention reads the whole prefix
+   * (the causal mask aligns the queries with the last keys).
+   */
+  forward(x: Tensor, positions?: Tensor<'int32'>, cache?: { cache: KVCache; slot: number }): Tensor {
     if (x.ndim !== 3) throw new ShapeError(`kiln: CausalSelfAttention: x must be [batch, seq, dim], got ${x.describe()}`);
     const [b, s] = x.shape;
     return tidy(() => {
-      const pos = positions ?? creation.arange(s, { dtype: 'int32', device: x.device });
+      const start = cache ? cache.cache.length : 0;
+      const pos = positions ?? creation.arange(start, start + s, 1, { dtype: 'int32', device: x.device });
       // [B, S, H*hd] -> [B, H, S, hd] (a view)
       const heads = (t: Tensor, h: number) => gviews.transpose(t.reshape([b, s, h, this.headDim]), [0, 2, 1, 3]);
       const q = gnn.rope(heads(this.wq.forward(x), this.nHeads), pos, { theta: this.ropeTheta });
       const k = gnn.rope(heads(this.wk.forward(x), this.nKvHeads), pos, { theta: this.ropeTheta });
       const v = heads(this.wv.forward(x), this.nKvHeads);
-      const o = gnn.attention(q, k, v, { causal: true });
+      const kv = cache ? cache.cache.write(cache.slot, k, v) : { k, v };
+      const o = gnn.attention(q, kv.k, kv.v, { causal: true });
       return this.wo.forward(gviews.transpose(o, [0, 2, 1, 3]).reshape([b, s, this.nHeads * this.headDim]));
     });
   }

@@ -4,3 +4,5 @@ export { Initializer, type InitOptions } from './init';
 export { Linear, Embedding, RMSNorm, LayerNorm, Dropout, SwiGLU, type LinearOptions } from './layers';
 export { CausalSelfAttention, type AttentionConfig } from './attention';
 export { TransformerBlock, TransformerLM, defaultHiddenDim, type TransformerConfig, type LMOutput, type LMForwardOptions } from './transformer';
+export { KVCache, type KVCacheOptions } from './kv-cache';
+export { generate, sampleToken, type GenerateOptions, type SamplingOptions } from './generate';

@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor';
 import { CausalSelfAttention } from './attention';
 import { Initializer } from './init';
 import { Embedding, Linear, RMSNorm, SwiGLU } from './layers';
+import type { KVCache } from './kv-cache';
 import { Module, ModuleList } from './module';
 
 export interface TransformerConfig {
@@ -74,9 +75,9 @@ export class TransformerBlock extends Module {
     this.mlpOutNorm = cfg.periLN ? this.registerModule('mlpOutNorm', new RMSNorm(cfg.dim, eps, { init })) : null;
   }
 
-  forward(x: Tensor, positions?: Tensor<'int32'>): Tensor {
+  forward(x: Tensor, positions?: Tensor<'int32'>, cache?: { cache: KVCache; slot: number }): Tensor {
     return tidy(() => {
-      const a = this.attn.forward(this.attnNorm.forward(x), positions);
+      const a = this.attn.forward(this.attnNorm.forward(x), positions, cache);
       const h = g.add(x, this.attnOutNorm ? this.attnOutNorm.forward(a) : a);
       const m = this.mlp.forward(this.mlpNorm.forward(h));
       return g.add(h, this.mlpOutNorm ? this.mlpOutNorm.forward(m) : m);
@@ -101,6 +102,12 @@ export interface LMForwardOptions {
    * (shared/specs/depth.md); the KV cache of generation is indexed by plan slot.
    */
   layers?: readonly number[];
+  /**
+   * Incremental decoding: tokens follow cache.length cached ones (positions
+   * default to cache.length + 0..seq-1); slot j of the cache serves the j-th
+   * layer of the plan. The cache advances by seq.
+   */
+  cache?: KVCache;
 }
 
 /**
@@ -139,13 +146,19 @@ export class TransformerLM extends Module {
     for (const i of plan) {
       if (!Number.isInteger(i) || i < 0 || i >= this.blocks.length) throw new ValueError(`kiln: TransformerLM: layer index ${String(i)} is out of range (0..${this.blocks.length - 1})`);
     }
-    return tidy(() => {
+    const cache = opts.cache;
+    if (cache && cache.slots < plan.length) throw new ValueError(`kiln: TransformerLM: the KV cache has ${cache.slots} slots for a plan of ${plan.length} layers`);
+    const out = tidy(() => {
       let h = this.embed.forward(tokens);
-      for (const i of plan) h = this.blocks.at(i).forward(h, opts.positions);
+      plan.forEach((i, slot) => {
+        h = this.blocks.at(i).forward(h, opts.positions, cache ? { cache, slot } : undefined);
+      });
       const hn = this.norm.forward(h);
       const logits = this.lmHead ? this.lmHead.forward(hn) : gred.matmul(hn, gviews.transpose(this.embed.weight));
       if (opts.targets === undefined) return { logits };
       return { logits, loss: gnn.crossEntropy(logits, opts.targets) };
     });
+    cache?.advance(tokens.shape[1]);
+    return out;
   }
 }

@@ -87,7 +87,9 @@ describe('resume', () => {
         checkpoint: { dir: ${JSON.stringify(root)}, every: 2 },
         onStep: (r) => { if (r.step === 3) process.env.KILN_CHECKPOINT_PAUSE_MS = '20000'; } });
     `;
-    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore', env: { ...process.env, KILN_CHECKPOINT_PAUSE_MS: '' } });
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KILN_CHECKPOINT_PAUSE_MS: '' } });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
     // Wait until the step-4 save has written its files into a temporary folder, then kill -9.
     const deadline = Date.now() + 60_000;
@@ -95,7 +97,7 @@ describe('resume', () => {
       if (Date.now() > deadline || child.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(fs.readdirSync(root).some((n) => n.startsWith('.tmp-step-00000004'))).toBe(true);
+    expect(fs.existsSync(root) && fs.readdirSync(root).some((n) => n.startsWith('.tmp-step-00000004')), `the child did not reach the step-4 save (exit ${child.exitCode}): ${stderr}`).toBe(true);
     child.kill('SIGKILL');
     await exited;
     expect(JSON.parse(fs.readFileSync(path.join(root, 'latest.json'), 'utf8')).checkpoint).toBe('step-00000002');
