@@ -8,17 +8,21 @@
 #   bash .device/gpu-run.sh bash scripts/gpu-check.sh # with node on PATH (adds the addon check)
 #
 # Prepare here: KILN_CUDA_ARCHS=90a-real npx cmake-js compile; cmake --build build
-# --target kiln_native_tests; npm run build:ts; ../shared/device/stage.sh; then
-# run with carry [".device", "build", "dist", "node_modules/node-gyp-build"].
+# --target kiln_native_tests; npm run build:ts; the optimizer benchmark into
+# dist/bench (the tsc line of `npm run bench:optim`, without running it);
+# ../shared/device/stage.sh; then run with carry [".device", "build", "dist",
+# "node_modules/node-gyp-build"].
 #
 # Checks, in order:
 #   1. card, driver and clocks (nvidia-smi)
 #   2. <suite>:          build/kiln_native_tests <suite> for every CUDA suite
-#                        (cuda, cuda_matmul, cuda_ops, cuda_nn, cuda_compare: each op CUDA vs CPU)
+#                        (cuda, cuda_matmul, cuda_ops, cuda_nn, cuda_compare, cuda_optim: each op CUDA vs CPU)
 #   3. <suite>-memcheck: the same under compute-sanitizer memcheck
 #   4. addon-info:       the addon loads and sees the GPU (only when node is on PATH)
 #   5. js-smoke:         scripts/gpu-smoke.cjs through the public API (needs node and dist/)
 #   6. bench:            bench/gpu.cjs, kiln vs PyTorch on this card (table printed last)
+#   7. bench-optim:      dist/bench/optim.js --device cuda: kiln AdamW / LAMB / LARS vs
+#                        torch.optim.AdamW(fused=True / foreach=True) and a device copy
 # Full logs go to $OUT when set (they come back from the device tool), else to
 # a temporary folder. Ends with a summary table; exits 1 when a check failed.
 set -uo pipefail
@@ -79,7 +83,7 @@ if [ ! -x "$BIN" ]; then
   echo "missing $BIN: build it on the build machine (cmake --build build --target kiln_native_tests) and carry build/"
   record cuda-tests "FAIL(no binary)" 0
 else
-  SUITES=(cuda cuda_matmul cuda_ops cuda_nn cuda_compare)
+  SUITES=(cuda cuda_matmul cuda_ops cuda_nn cuda_compare cuda_optim)
   for suite in "${SUITES[@]}"; do run_check "$suite" 180 "$BIN" "$suite"; done
 
   sanitizer=$(command -v compute-sanitizer || true)
@@ -129,6 +133,12 @@ else
   record bench n/a 0
 fi
 
+if command -v node >/dev/null 2>&1 && [ -f dist/bench/optim.js ] && [ -d node_modules/node-gyp-build ]; then
+  run_check bench-optim 300 node dist/bench/optim.js --device cuda --rounds 2 --out "$LOG_DIR/optim-bench.md"
+else
+  record bench-optim n/a 0
+fi
+
 echo
 echo "== summary ($(head -n 2 "$LOG_DIR/card.csv" | tail -n 1))"
 printf '%-16s %-28s %8s\n' check result seconds | tee "$LOG_DIR/summary.txt"
@@ -138,6 +148,10 @@ done
 if [ -f "$LOG_DIR/gpu-bench.md" ]; then
   echo
   cat "$LOG_DIR/gpu-bench.md"
+fi
+if [ -f "$LOG_DIR/optim-bench.md" ]; then
+  echo
+  cat "$LOG_DIR/optim-bench.md"
 fi
 if [ "$failed" -ne 0 ]; then
   echo "gpu-check: FAILED"
