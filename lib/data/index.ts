@@ -6,3 +6,4 @@ export { BPETokenizer, type BPETrainOptions } from './bpe';
 export { tokenizerFromJSON, saveTokenizer, loadTokenizer } from './tokenizer-io';
 export { TokenBatcher, type BatcherOptions, type BatcherState, type Batch } from './batcher';
 export { TokenDataset, brownDataset, textDataset, textFileDataset, tokenDataset, type TextDatasetOptions } from './dataset';
+export { unigramPerplexity } from './unigram';
