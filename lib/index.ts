@@ -14,6 +14,7 @@ export { tidy, keep, memory, type MemoryInfo } from './lifetime';
 export * as io from './io';
 export * as nn from './nn';
 export * as optim from './optim';
+export * as sched from './sched';
 export * as data from './data';
 export * as train from './train';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/mode';
