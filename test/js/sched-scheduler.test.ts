@@ -1,5 +1,6 @@
 // kiln.sched.LRScheduler (binding specs to parameter groups, the step
 // convention, state / restore, tokens, momentum) and kiln.sched.plot (SVG).
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -208,6 +209,13 @@ describe('plot', () => {
       const yDrawn = bx === ax ? ay : ay + ((by - ay) * (x - ax)) / (bx - ax);
       expect(Math.abs(yDrawn - yTrue), `step ${t}`).toBeLessThan(0.2);
     }
+  });
+
+  it('examples/schedules.mjs runs and reproduces the committed docs/schedules.svg', () => {
+    const root = path.resolve(__dirname, '../..');
+    const file = path.join(tmp, 'example.svg');
+    execFileSync(process.execPath, ['examples/schedules.mjs', file], { cwd: root, encoding: 'utf8', env: process.env });
+    expect(fs.readFileSync(file, 'utf8')).toBe(fs.readFileSync(path.join(root, 'docs/schedules.svg'), 'utf8'));
   });
 
   it('samples long schedules, supports a log axis, and rejects bad input', () => {
