@@ -1,4 +1,4 @@
-// kiln.train.fit: the training loop. Per optimizer step: `accumulate`
+// kiln.train.fit and Trainer: the training loop. Per optimizer step: `accumulate`
 // micro-batches (forward, loss / accumulate, backward), the global gradient
 // norm (clipped to clipGradNorm), a NaN/Inf guard (a step whose loss or
 // gradients are not finite changes no weight and is counted), the optimizer
@@ -7,15 +7,18 @@
 // stops after the current step (with a checkpoint when checkpoints are on).
 // Everything random is a function of (seed, step), and checkpoints hold every
 // piece of state, so N steps + resume + M steps equals N + M steps bit for bit.
+// Trainer also exposes single steps and in-memory snapshots, which is what an
+// outer controller such as sched.AutoLRS drives (autoLRSHooks()).
 import * as path from 'node:path';
 import { ValueError } from '../errors';
-import { tidy } from '../lifetime';
+import { keep, tidy } from '../lifetime';
 import * as ew from '../autograd/grad-elementwise';
 import { getRngState, setRngState, type RngState } from '../random';
+import type { AutoLRSHooks } from '../sched/autolrs';
 import { LRScheduler, type SchedulerState } from '../sched/scheduler';
 import type { Schedule } from '../sched/spec';
 import type { TokenDataset } from '../data/dataset';
-import type { BatcherState } from '../data/batcher';
+import type { BatcherState, TokenBatcher } from '../data/batcher';
 import { Tensor } from '../tensor';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint';
 import { evaluate } from './evaluate';
@@ -126,93 +129,197 @@ const comparableConfig = (c: Readonly<Record<string, unknown>> | undefined): str
   return JSON.stringify(Object.keys(rest).sort().map((k) => [k, rest[k]]));
 };
 
-export async function fit(opts: FitOptions): Promise<FitResult> {
-  const op = 'train.fit';
-  if (opts === null || typeof opts !== 'object') throw new ValueError(`kiln: ${op}: expected an options object`);
-  const { model, data, optimizer } = opts;
-  if (!model || typeof model.forward !== 'function') throw new ValueError(`kiln: ${op}: 'model' must be a language model (forward(tokens, { targets }) -> { loss })`);
-  if (!data || typeof data.batcher !== 'function') throw new ValueError(`kiln: ${op}: 'data' must be a kiln.data.TokenDataset`);
-  if (!optimizer || typeof optimizer.step !== 'function' || !Array.isArray(optimizer.paramGroups)) throw new ValueError(`kiln: ${op}: 'optimizer' must be a kiln.optim optimizer`);
-  const batchSize = positiveInt('batchSize', opts.batchSize)!;
-  const ctx = positiveInt('ctx', opts.ctx)!;
-  const accumulate = positiveInt('accumulate', opts.accumulate ?? 1)!;
-  const seed = opts.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new ValueError(`kiln: ${op}: seed must be a non-negative integer, got ${String(seed)}`);
-  const tokensPerStep = batchSize * ctx * accumulate;
-  if ((opts.steps === undefined) === (opts.tokens === undefined)) throw new ValueError(`kiln: ${op}: give exactly one of 'steps' and 'tokens'`);
-  const totalSteps = opts.steps !== undefined ? positiveInt('steps', opts.steps)! : Math.ceil(positiveInt('tokens', opts.tokens)! / tokensPerStep);
-  const clip = opts.clipGradNorm ?? null;
-  if (clip !== null && !(typeof clip === 'number' && clip > 0)) throw new ValueError(`kiln: ${op}: clipGradNorm must be a number > 0 or null, got ${String(clip)}`);
-  const pDrop = opts.layerDropout ?? 0;
-  if (!(pDrop >= 0 && pDrop < 1)) throw new ValueError(`kiln: ${op}: layerDropout must be in [0, 1), got ${String(pDrop)}`);
-  const nLayers = model.config?.nLayers;
-  if (pDrop > 0 && !Number.isSafeInteger(nLayers)) throw new ValueError(`kiln: ${op}: layerDropout needs a model with config.nLayers`);
-  const evalEvery = opts.evalEvery ?? 0;
-  const evalBatches = positiveInt('evalBatches', opts.evalBatches ?? 8)!;
-  const ck = opts.checkpoint;
-  if (ck) {
-    if (typeof ck.dir !== 'string' || ck.dir === '') throw new ValueError(`kiln: ${op}: checkpoint.dir must be a folder path`);
-    positiveInt('checkpoint.every', ck.every);
+/** A snapshot of training state held in memory (valid until the trainer's next snapshot()). */
+export interface TrainerSnapshot {
+  readonly step: number;
+  readonly tokensSeen: number;
+  readonly skippedSteps: number;
+  readonly model: Record<string, Tensor>;
+  readonly optimizer: OptimizerStateDict;
+  readonly batcher: BatcherState;
+  readonly scheduler: SchedulerState | null;
+  readonly rng: RngState;
+}
+
+export class Trainer {
+  readonly model: LanguageModel;
+  readonly data: TokenDataset;
+  readonly optimizer: TrainableOptimizer;
+  /** Steps the run ends at. */
+  readonly totalSteps: number;
+  /** Optimizer steps done (including those before a resume). */
+  step = 0;
+  tokensSeen = 0;
+  skippedSteps = 0;
+  scheduler: LRScheduler | null = null;
+  readonly log: MetricsLog;
+  /** Global gradient norm of each step run by this trainer. */
+  readonly gradNorms: number[] = [];
+  lastCheckpoint: string | null = null;
+  lastEval: { loss: number; perplexity: number } | null = null;
+  private readonly opts: FitOptions;
+  private readonly params: Tensor[];
+  private readonly batcher: TokenBatcher;
+  private readonly batchSize: number;
+  private readonly ctx: number;
+  private readonly accumulate: number;
+  private readonly seed: number;
+  private readonly clip: number | null;
+  private readonly pDrop: number;
+  private readonly nLayers: number | undefined;
+  private readonly evalBatches: number;
+  private readonly run_: Record<string, unknown>;
+  private readonly progress: ProgressLine | null;
+  private startTime = performance.now();
+  private startTokens = 0;
+  private lastLoss = NaN;
+  private snapshotHeld: TrainerSnapshot | null = null;
+
+  constructor(opts: FitOptions) {
+    const op = 'train.fit';
+    if (opts === null || typeof opts !== 'object') throw new ValueError(`kiln: ${op}: expected an options object`);
+    const { model, data, optimizer } = opts;
+    if (!model || typeof model.forward !== 'function') throw new ValueError(`kiln: ${op}: 'model' must be a language model (forward(tokens, { targets }) -> { loss })`);
+    if (!data || typeof data.batcher !== 'function') throw new ValueError(`kiln: ${op}: 'data' must be a kiln.data.TokenDataset`);
+    if (!optimizer || typeof optimizer.step !== 'function' || !Array.isArray(optimizer.paramGroups)) throw new ValueError(`kiln: ${op}: 'optimizer' must be a kiln.optim optimizer`);
+    this.opts = opts;
+    this.model = model;
+    this.data = data;
+    this.optimizer = optimizer;
+    this.batchSize = positiveInt('batchSize', opts.batchSize)!;
+    this.ctx = positiveInt('ctx', opts.ctx)!;
+    this.accumulate = positiveInt('accumulate', opts.accumulate ?? 1)!;
+    this.seed = opts.seed ?? 0;
+    if (!Number.isSafeInteger(this.seed) || this.seed < 0) throw new ValueError(`kiln: ${op}: seed must be a non-negative integer, got ${String(opts.seed)}`);
+    if ((opts.steps === undefined) === (opts.tokens === undefined)) throw new ValueError(`kiln: ${op}: give exactly one of 'steps' and 'tokens'`);
+    this.totalSteps = opts.steps !== undefined ? positiveInt('steps', opts.steps)! : Math.ceil(positiveInt('tokens', opts.tokens)! / this.tokensPerStep);
+    this.clip = opts.clipGradNorm ?? null;
+    if (this.clip !== null && !(typeof this.clip === 'number' && this.clip > 0)) throw new ValueError(`kiln: ${op}: clipGradNorm must be a number > 0 or null, got ${String(this.clip)}`);
+    this.pDrop = opts.layerDropout ?? 0;
+    if (!(this.pDrop >= 0 && this.pDrop < 1)) throw new ValueError(`kiln: ${op}: layerDropout must be in [0, 1), got ${String(this.pDrop)}`);
+    this.nLayers = model.config?.nLayers;
+    if (this.pDrop > 0 && !Number.isSafeInteger(this.nLayers)) throw new ValueError(`kiln: ${op}: layerDropout needs a model with config.nLayers`);
+    this.evalBatches = positiveInt('evalBatches', opts.evalBatches ?? 8)!;
+    const ck = opts.checkpoint;
+    if (ck) {
+      if (typeof ck.dir !== 'string' || ck.dir === '') throw new ValueError(`kiln: ${op}: checkpoint.dir must be a folder path`);
+      positiveInt('checkpoint.every', ck.every);
+    }
+    this.run_ = { batchSize: this.batchSize, ctx: this.ctx, accumulate: this.accumulate, seed: this.seed, layerDropout: this.pDrop };
+    this.params = model.parameters();
+    this.batcher = data.batcher('train', { batchSize: this.batchSize, ctx: this.ctx, seed: this.seed });
+    if (opts.resumeFrom !== undefined) this.resume(opts.resumeFrom);
+    else if (opts.schedule !== undefined) this.scheduler = new LRScheduler(optimizer, opts.schedule as Schedule);
+    this.log = new MetricsLog(opts.logDir ?? ck?.dir ?? null, opts.resumeFrom !== undefined);
+    if (opts.resumeFrom !== undefined) this.log.truncate(this.step);
+    this.progress = (opts.progress ?? process.stderr.isTTY === true) ? new ProgressLine() : null;
+    this.startTokens = this.tokensSeen;
   }
-  const run = { batchSize, ctx, accumulate, seed, layerDropout: pDrop };
 
-  const params = model.parameters();
-  const batcher = data.batcher('train', { batchSize, ctx, seed });
-  let step = 0;
-  let tokensSeen = 0;
-  let skippedSteps = 0;
-  let scheduler: LRScheduler | null = null;
+  get tokensPerStep(): number {
+    return this.batchSize * this.ctx * this.accumulate;
+  }
 
-  if (opts.resumeFrom !== undefined) {
-    // Read and check everything before changing anything.
-    const c = loadCheckpoint(opts.resumeFrom);
+  /** Reads and checks a checkpoint completely before changing anything, then loads it. */
+  private resume(from: string): void {
+    const op = 'train.fit';
+    const c = loadCheckpoint(from);
     try {
       const s = c.state;
-      const mismatch = Object.entries(run).filter(([k, v]) => (s.run as Record<string, unknown>)?.[k] !== v);
+      const mismatch = Object.entries(this.run_).filter(([k, v]) => (s.run as Record<string, unknown>)?.[k] !== v);
       if (mismatch.length) {
         throw new ValueError(`kiln: ${op}: checkpoint ${c.dir} was made with ${mismatch.map(([k]) => `${k} = ${String((s.run as Record<string, unknown>)[k])}`).join(', ')}; this run has ${mismatch.map(([k, v]) => `${k} = ${String(v)}`).join(', ')}`);
       }
-      const want = comparableConfig(model.config as Record<string, unknown> | undefined);
+      const want = comparableConfig(this.model.config as Record<string, unknown> | undefined);
       const have = comparableConfig(s.modelConfig ?? undefined);
-      if (want !== null && have !== null && want !== have) throw new ValueError(`kiln: ${op}: checkpoint ${c.dir} holds a model with config ${JSON.stringify(s.modelConfig)}, not ${JSON.stringify(model.config)}`);
-      if (s.step > totalSteps) throw new ValueError(`kiln: ${op}: checkpoint ${c.dir} is at step ${s.step}, past this run's ${totalSteps} steps`);
-      model.loadStateDict(c.model);
-      optimizer.loadStateDict(joinOptimizerState(s.optimizer, c.optimizerTensors));
-      if (opts.schedule !== undefined) scheduler = LRScheduler.restore(optimizer, opts.schedule as Schedule, s.scheduler as SchedulerState);
-      batcher.restore(s.batcher as BatcherState);
+      if (want !== null && have !== null && want !== have) throw new ValueError(`kiln: ${op}: checkpoint ${c.dir} holds a model with config ${JSON.stringify(s.modelConfig)}, not ${JSON.stringify(this.model.config)}`);
+      if (s.step > this.totalSteps) throw new ValueError(`kiln: ${op}: checkpoint ${c.dir} is at step ${s.step}, past this run's ${this.totalSteps} steps`);
+      this.model.loadStateDict(c.model);
+      this.optimizer.loadStateDict(joinOptimizerState(s.optimizer, c.optimizerTensors));
+      if (this.opts.schedule !== undefined) this.scheduler = LRScheduler.restore(this.optimizer, this.opts.schedule as Schedule, s.scheduler as SchedulerState);
+      this.batcher.restore(s.batcher as BatcherState);
       setRngState(s.rng as RngState);
-      step = s.step;
-      tokensSeen = s.tokensSeen;
-      skippedSteps = s.skippedSteps;
+      this.step = s.step;
+      this.tokensSeen = s.tokensSeen;
+      this.skippedSteps = s.skippedSteps;
     } finally {
       Object.values(c.model).forEach((t) => t.dispose());
       Object.values(c.optimizerTensors).forEach((t) => t.dispose());
     }
-  } else if (opts.schedule !== undefined) {
-    scheduler = new LRScheduler(optimizer, opts.schedule as Schedule);
   }
 
-  const logDir = opts.logDir ?? ck?.dir ?? null;
-  const log = new MetricsLog(logDir, opts.resumeFrom !== undefined);
-  if (opts.resumeFrom !== undefined) log.truncate(step);
-  const progress = (opts.progress ?? process.stderr.isTTY === true) ? new ProgressLine() : null;
-  const gradNorms: number[] = [];
-  let lastCheckpoint: string | null = null;
-  let lastEval: { loss: number; perplexity: number } | null = null;
-  let finalLoss = NaN;
-  let aborted = false;
-  const start = performance.now();
-  const startTokens = tokensSeen;
+  /** One optimizer step (accumulation, clipping, NaN guard, update, schedule); no evaluation, logging or checkpoint. */
+  trainStep(): { loss: number; lr: number; gradNorm: number; clipped: boolean; skipped: boolean } {
+    const op = 'train.fit';
+    const lr = this.optimizer.paramGroups[0].lr;
+    const plan = this.pDrop > 0 ? layerDropoutPlan(this.nLayers!, this.pDrop, this.seed, this.step) : undefined;
+    let lossSum = 0;
+    for (let a = 0; a < this.accumulate; ++a) {
+      tidy(() => {
+        const { x, y } = this.batcher.next();
+        const loss = this.model.forward(x, { targets: y, layers: plan }).loss;
+        if (!loss) throw new ValueError(`kiln: ${op}: the model returned no loss for the given targets`);
+        lossSum += loss.item();
+        (this.accumulate > 1 ? ew.mul(loss, 1 / this.accumulate) : loss).backward();
+      });
+    }
+    const loss = lossSum / this.accumulate;
+    const norm = this.clip !== null ? clipGradNorm(this.params, this.clip) : { ...gradNorm(this.params), clipped: false };
+    let skipped = !norm.finite || !Number.isFinite(loss);
+    if (!skipped) skipped = this.optimizer.step().foundInf;
+    if (skipped) this.skippedSteps += 1;
+    this.optimizer.zeroGrad();
+    for (const p of this.params) p.grad = null;
+    this.step += 1;
+    this.tokensSeen += this.tokensPerStep;
+    this.scheduler?.step({ tokens: this.tokensSeen });
+    this.gradNorms.push(norm.norm);
+    this.lastLoss = loss;
+    return { loss, lr, gradNorm: norm.norm, clipped: norm.clipped, skipped };
+  }
 
-  const writeCheckpoint = (): void => {
-    if (!ck) return;
-    const sd = optimizer.stateDict();
-    const { json, tensors } = splitOptimizerState(sd);
-    const modelState = model.stateDict();
+  /** One step plus its record: evaluation, metrics, progress, onStep, checkpoint and plots on their cadence. */
+  async next(): Promise<StepRecord> {
+    const r = this.trainStep();
+    const step = this.step;
+    const elapsedSec = (performance.now() - this.startTime) / 1e3;
+    const record: StepRecord = { step, ...r, tokens: this.tokensSeen, tokensPerSec: (this.tokensSeen - this.startTokens) / Math.max(elapsedSec, 1e-9), elapsedSec };
+    const evalEvery = this.opts.evalEvery ?? 0;
+    if ((evalEvery > 0 && step % evalEvery === 0) || (step === this.totalSteps && this.opts.evalEvery !== 0)) {
+      const e = evaluate(this.model, this.data, { batchSize: this.batchSize, ctx: this.ctx, batches: this.evalBatches });
+      this.lastEval = { loss: e.loss, perplexity: e.perplexity };
+      record.evalLoss = e.loss;
+      record.evalPerplexity = e.perplexity;
+    }
+    this.log.add(record);
+    this.progress?.update({ step, total: this.totalSteps, loss: r.loss, lr: r.lr, tokensPerSec: record.tokensPerSec, elapsedSec, evalLoss: this.lastEval?.loss }, step === this.totalSteps);
+    if (this.opts.onStep) await this.opts.onStep(record);
+    const ck = this.opts.checkpoint;
+    if (ck && (step % ck.every === 0 || step === this.totalSteps)) this.checkpoint();
+    if (record.evalLoss !== undefined || step === this.totalSteps) this.log.plot();
+    return record;
+  }
+
+  /** Writes a checkpoint now (needs the checkpoint option); returns its folder. */
+  checkpoint(): string {
+    const ck = this.opts.checkpoint;
+    if (!ck) throw new ValueError('kiln: train.Trainer.checkpoint: the trainer has no checkpoint option');
+    const { json, tensors } = splitOptimizerState(this.optimizer.stateDict());
+    const modelState = this.model.stateDict();
     try {
-      lastCheckpoint = saveCheckpoint(
+      this.lastCheckpoint = saveCheckpoint(
         ck.dir,
-        { step, tokensSeen, skippedSteps, modelConfig: (model.config as Record<string, unknown> | undefined) ?? null, optimizer: json, scheduler: scheduler?.state() ?? null, batcher: batcher.state(), rng: getRngState(), run },
+        {
+          step: this.step,
+          tokensSeen: this.tokensSeen,
+          skippedSteps: this.skippedSteps,
+          modelConfig: (this.model.config as Record<string, unknown> | undefined) ?? null,
+          optimizer: json,
+          scheduler: this.scheduler?.state() ?? null,
+          batcher: this.batcher.state(),
+          rng: getRngState(),
+          run: this.run_,
+        },
         modelState,
         tensors,
         ck.keep ?? 3,
@@ -221,58 +328,95 @@ export async function fit(opts: FitOptions): Promise<FitResult> {
       Object.values(tensors).forEach((t) => t.dispose());
       Object.values(modelState).forEach((t) => t.dispose());
     }
-  };
-
-  model.train();
-  while (step < totalSteps) {
-    if (opts.signal?.aborted) {
-      aborted = true;
-      break;
-    }
-    const lr = optimizer.paramGroups[0].lr;
-    const plan = pDrop > 0 ? layerDropoutPlan(nLayers!, pDrop, seed, step) : undefined;
-    let lossSum = 0;
-    for (let a = 0; a < accumulate; ++a) {
-      tidy(() => {
-        const { x, y } = batcher.next();
-        const loss = model.forward(x, { targets: y, layers: plan }).loss;
-        if (!loss) throw new ValueError(`kiln: ${op}: the model returned no loss for the given targets`);
-        lossSum += loss.item();
-        (accumulate > 1 ? ew.mul(loss, 1 / accumulate) : loss).backward();
-      });
-    }
-    const loss = lossSum / accumulate;
-    const norm = clip !== null ? clipGradNorm(params, clip) : { ...gradNorm(params), clipped: false };
-    let skipped = !norm.finite || !Number.isFinite(loss);
-    if (!skipped) skipped = optimizer.step().foundInf;
-    if (skipped) skippedSteps += 1;
-    optimizer.zeroGrad();
-    for (const p of params) p.grad = null;
-    step += 1;
-    tokensSeen += tokensPerStep;
-    scheduler?.step({ tokens: tokensSeen });
-    finalLoss = loss;
-    gradNorms.push(norm.norm);
-
-    const elapsedSec = (performance.now() - start) / 1e3;
-    const record: StepRecord = { step, loss, lr, gradNorm: norm.norm, clipped: norm.clipped, skipped, tokens: tokensSeen, tokensPerSec: (tokensSeen - startTokens) / Math.max(elapsedSec, 1e-9), elapsedSec };
-    if ((evalEvery > 0 && step % evalEvery === 0) || (step === totalSteps && opts.evalEvery !== 0)) {
-      const e = evaluate(model, data, { batchSize, ctx, batches: evalBatches });
-      lastEval = { loss: e.loss, perplexity: e.perplexity };
-      record.evalLoss = e.loss;
-      record.evalPerplexity = e.perplexity;
-    }
-    log.add(record);
-    progress?.update({ step, total: totalSteps, loss, lr, tokensPerSec: record.tokensPerSec, elapsedSec, evalLoss: lastEval?.loss }, step === totalSteps);
-    if (opts.onStep) await opts.onStep(record);
-    if (ck && (step % ck.every === 0 || step === totalSteps)) writeCheckpoint();
-    if (record.evalLoss !== undefined || step === totalSteps) log.plot();
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    return this.lastCheckpoint;
   }
-  if (aborted) {
-    if (ck && lastCheckpoint !== path.join(ck.dir, `step-${String(step).padStart(8, '0')}`)) writeCheckpoint();
-    log.plot();
+
+  /** Trains until totalSteps (or an abort): the loop of fit(). */
+  async run(): Promise<FitResult> {
+    this.model.train();
+    this.startTime = performance.now();
+    this.startTokens = this.tokensSeen;
+    let aborted = false;
+    while (this.step < this.totalSteps) {
+      if (this.opts.signal?.aborted) {
+        aborted = true;
+        break;
+      }
+      await this.next();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const ck = this.opts.checkpoint;
+    if (aborted) {
+      if (ck && this.lastCheckpoint !== path.join(ck.dir, `step-${String(this.step).padStart(8, '0')}`)) this.checkpoint();
+      this.log.plot();
+    }
+    this.progress?.done();
+    return { steps: this.step, tokensSeen: this.tokensSeen, skippedSteps: this.skippedSteps, aborted, finalLoss: this.lastLoss, eval: this.lastEval, gradNorms: this.gradNorms.slice(), records: this.log.records, checkpoint: this.lastCheckpoint };
   }
-  progress?.done();
-  return { steps: step, tokensSeen, skippedSteps, aborted, finalLoss, eval: lastEval, gradNorms, records: log.records, checkpoint: lastCheckpoint };
+
+  /** The training state in memory (model, optimizer, data cursor, schedule, RNG, counters); the previous snapshot is freed. */
+  snapshot(): TrainerSnapshot {
+    this.releaseSnapshot();
+    const views = this.model.stateDict();
+    const model: Record<string, Tensor> = {};
+    try {
+      for (const [k, v] of Object.entries(views)) model[k] = keep(v.clone());
+    } finally {
+      Object.values(views).forEach((t) => t.dispose());
+    }
+    const optimizer = this.optimizer.stateDict();
+    for (const s of Object.values(optimizer.state)) for (const v of Object.values(s)) if (v instanceof Tensor) keep(v);
+    this.snapshotHeld = { step: this.step, tokensSeen: this.tokensSeen, skippedSteps: this.skippedSteps, model, optimizer, batcher: this.batcher.state(), scheduler: this.scheduler?.state() ?? null, rng: getRngState() };
+    return this.snapshotHeld;
+  }
+
+  /** Puts back a snapshot() of this trainer; metrics recorded after it are dropped. */
+  restore(s: TrainerSnapshot): void {
+    if (s !== this.snapshotHeld) throw new ValueError('kiln: train.Trainer.restore: only the latest snapshot() of this trainer can be restored');
+    this.model.loadStateDict(s.model);
+    this.optimizer.loadStateDict(s.optimizer);
+    this.batcher.restore(s.batcher);
+    if (s.scheduler && this.opts.schedule !== undefined) this.scheduler = LRScheduler.restore(this.optimizer, this.opts.schedule as Schedule, s.scheduler);
+    setRngState(s.rng);
+    this.step = s.step;
+    this.tokensSeen = s.tokensSeen;
+    this.skippedSteps = s.skippedSteps;
+    this.log.truncate(s.step);
+  }
+
+  /** Frees the held snapshot's tensors. */
+  releaseSnapshot(): void {
+    const s = this.snapshotHeld;
+    if (!s) return;
+    Object.values(s.model).forEach((t) => t.dispose());
+    for (const st of Object.values(s.optimizer.state)) for (const v of Object.values(st)) if (v instanceof Tensor) v.dispose();
+    this.snapshotHeld = null;
+  }
+
+  /**
+   * The callbacks sched.AutoLRS drives: checkpoint/restore are in-memory
+   * snapshots; train(lr, steps) sets every group's lr and runs `steps` logged
+   * steps (no schedule: AutoLRS chooses the lr), returning their losses.
+   */
+  autoLRSHooks(): AutoLRSHooks<TrainerSnapshot> {
+    return {
+      checkpoint: () => this.snapshot(),
+      restore: (s) => this.restore(s),
+      train: async (lr, steps) => {
+        if (this.scheduler) throw new ValueError('kiln: train.Trainer.autoLRSHooks: the trainer has a schedule; AutoLRS sets the lr itself (make the Trainer without one)');
+        const losses: number[] = [];
+        for (let i = 0; i < steps; ++i) {
+          for (const g of this.optimizer.paramGroups) g.lr = lr;
+          losses.push((await this.next()).loss);
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        return losses;
+      },
+    };
+  }
+}
+
+/** Trains a language model: new Trainer(opts).run(). */
+export async function fit(opts: FitOptions): Promise<FitResult> {
+  return new Trainer(opts).run();
 }

@@ -1,5 +1,5 @@
 // kiln.train: the training loop, evaluation, checkpoints and their helpers.
-export { fit, type FitOptions, type FitResult, type CheckpointOptions } from './fit';
+export { fit, Trainer, type FitOptions, type FitResult, type CheckpointOptions, type TrainerSnapshot } from './fit';
 export { evaluate, type EvalOptions, type EvalResult } from './evaluate';
 export { saveCheckpoint, loadCheckpoint, listCheckpoints, resolveCheckpoint, type CheckpointState, type CheckpointContents } from './checkpoint';
 export { gradNorm, clipGradNorm, scaleGrads, type GradNorm } from './grads';

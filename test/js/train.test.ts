@@ -194,6 +194,35 @@ describe('steps', () => {
   });
 });
 
+describe('Trainer', () => {
+  it('snapshot / restore replays steps exactly; AutoLRS drives it through autoLRSHooks()', async () => {
+    const s = setup();
+    const trainer = new kiln.train.Trainer({ ...s, data: dataset, steps: 30, batchSize: 2, ctx: 16, evalEvery: 0, progress: false, layerDropout: 0.3, seed: 4 });
+    await trainer.next();
+    const snap = trainer.snapshot();
+    const first = [trainer.trainStep().loss, trainer.trainStep().loss];
+    const w = weights(s.model);
+    trainer.restore(snap);
+    expect(trainer.step).toBe(1);
+    expect([trainer.trainStep().loss, trainer.trainStep().loss]).toEqual(first);
+    expect(weights(s.model)).toEqual(w);
+    expect(() => trainer.restore({ ...snap })).toThrow(/latest snapshot/);
+
+    const auto = new kiln.sched.AutoLRS({ minLr: 1e-4, maxLr: 3e-2, stageSteps: 4, candidates: 3, initialCandidates: 2, growth: 2 });
+    trainer.releaseSnapshot();
+    const before = kiln.memory().tensors;
+    const stages = await auto.run(10, trainer.autoLRSHooks());
+    trainer.releaseSnapshot();
+    expect(kiln.memory().tensors).toBe(before);
+    expect(stages.reduce((n, st) => n + st.steps, 0)).toBe(10);
+    expect(trainer.step).toBe(3 + 10); // 1 + 2 above, then the committed AutoLRS steps (search steps are undone)
+    expect(trainer.log.records.map((r) => r.step)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1).filter((i) => i === 1 || i > 3));
+    for (const st of stages) expect(st.lr).toBeGreaterThanOrEqual(1e-4);
+    s.model.dispose();
+    s.optimizer.dispose();
+  });
+});
+
 describe('training', () => {
   it('a short run lowers validation loss well below the start and writes metrics and plots', async () => {
     const s = setup(1e-2);
