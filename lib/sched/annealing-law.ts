@@ -49,6 +49,7 @@ export function annealingAreas(lrs: readonly number[], lambda: number): { s1: Fl
 }
 
 const model = (p: AnnealingLawParams, s1: number, s2: number): number => p.L0 + p.A * Math.pow(s1, -p.alpha) - p.C * s2;
+const modelAt = (p: AnnealingLawParams, q: Point): number => p.L0 + p.A * Math.exp(-p.alpha * q.logS1) - p.C * q.s2;
 
 function huber(r: number, delta: number): number {
   const a = Math.abs(r);
@@ -57,6 +58,7 @@ function huber(r: number, delta: number): number {
 
 interface Point {
   s1: number;
+  logS1: number;
   s2: number;
   logY: number;
 }
@@ -65,7 +67,7 @@ function objective(p: AnnealingLawParams, pts: readonly Point[], delta: number):
   if (!(p.alpha > 0)) return Infinity;
   let sum = 0;
   for (const q of pts) {
-    const L = model(p, q.s1, q.s2);
+    const L = modelAt(p, q);
     if (!(L > 0)) return Infinity;
     sum += huber(Math.log(L) - q.logY, delta);
   }
@@ -80,22 +82,29 @@ function refine(start: AnnealingLawParams, pts: readonly Point[], delta: number)
   let p = start;
   let f = objective(p, pts, delta);
   let mu = 1e-3;
-  for (let iter = 0; iter < 500 && Number.isFinite(f); ++iter) {
+  for (let iter = 0; iter < 500 && Number.isFinite(f) && f > 1e-30; ++iter) {
     const jtj = Array.from({ length: 4 }, () => [0, 0, 0, 0]);
     const jtr = [0, 0, 0, 0];
+    const j = [0, 0, 0, 0];
     for (const q of pts) {
-      const pw = Math.pow(q.s1, -p.alpha);
+      const pw = Math.exp(-p.alpha * q.logS1);
       const L = p.L0 + p.A * pw - p.C * q.s2;
       const r = Math.log(L) - q.logY;
       const w = Math.abs(r) <= delta ? 1 : delta / Math.abs(r); // Huber IRLS weight
-      const j = [1 / L, pw / L, (-p.A * pw * Math.log(q.s1)) / L, -q.s2 / L];
+      // d log L / d (L0, A, alpha, C)
+      j[0] = 1 / L;
+      j[1] = pw / L;
+      j[2] = (-p.A * pw * q.logS1) / L;
+      j[3] = -q.s2 / L;
       for (let a = 0; a < 4; ++a) {
-        jtr[a] += w * j[a] * r;
-        for (let b = 0; b < 4; ++b) jtj[a][b] += w * j[a] * j[b];
+        const wa = w * j[a];
+        jtr[a] += wa * r;
+        for (let b = a; b < 4; ++b) jtj[a][b] += wa * j[b];
       }
     }
+    for (let a = 0; a < 4; ++a) for (let b = 0; b < a; ++b) jtj[a][b] = jtj[b][a];
     let improved = false;
-    for (let tries = 0; tries < 30; ++tries) {
+    for (let tries = 0; tries < 16; ++tries) {
       const m = jtj.map((row, a) => row.map((v, b) => (a === b ? v + mu * Math.max(v, 1e-300) : v)));
       const step = solve(m, jtr.map((v) => -v));
       if (!step) {
@@ -110,7 +119,7 @@ function refine(start: AnnealingLawParams, pts: readonly Point[], delta: number)
         f = fc;
         mu = Math.max(mu / 3, 1e-12);
         improved = true;
-        if (rel < 1e-15) return { p, f };
+        if (rel < 1e-10) return { p, f };
         break;
       }
       mu *= 4;
@@ -146,7 +155,7 @@ export function fitAnnealingLaw(lrs: readonly number[] | readonly (readonly numb
     ys[k].forEach((y, i) => {
       if (Number.isNaN(y)) return;
       if (typeof y !== 'number' || !(y > 0) || !Number.isFinite(y)) throw new ValueError(`${where}: curve ${k}: losses[${i}] must be a finite number > 0 (or NaN: not recorded), got ${y}`);
-      if (s1[i] > 0) pts.push({ s1: s1[i], s2: s2[i], logY: Math.log(y) });
+      if (s1[i] > 0) pts.push({ s1: s1[i], logS1: Math.log(s1[i]), s2: s2[i], logY: Math.log(y) });
     });
   });
   if (pts.length < 4) throw new ValueError(`${where}: need at least 4 recorded losses after a non-zero lr, got ${pts.length}`);
@@ -157,17 +166,22 @@ export function fitAnnealingLaw(lrs: readonly number[] | readonly (readonly numb
   const wts = yv.map((y) => 1 / (y * y));
   let minY = Infinity;
   for (const y of yv) minY = Math.min(minY, y);
-  let best: { p: AnnealingLawParams; f: number } | null = null;
+  const starts: { p: AnnealingLawParams; f: number }[] = [];
   for (const alpha of [0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.5]) {
-    const beta = leastSquares(pts.map((q) => [1, Math.pow(q.s1, -alpha), -q.s2]), yv, wts);
-    const starts: AnnealingLawParams[] = [];
-    if (beta) starts.push({ L0: beta[0], A: beta[1], alpha, C: beta[2] });
-    starts.push({ L0: 0.5 * minY, A: 0.5 * minY, alpha, C: 0 });
-    for (const s of starts) {
-      if (!Number.isFinite(objective(s, pts, delta))) continue;
-      const r = refine(s, pts, delta);
-      if (!best || r.f < best.f) best = r;
+    const beta = leastSquares(pts.map((q) => [1, Math.exp(-alpha * q.logS1), -q.s2]), yv, wts);
+    const cands: AnnealingLawParams[] = [{ L0: 0.5 * minY, A: 0.5 * minY, alpha, C: 0 }];
+    if (beta) cands.push({ L0: beta[0], A: beta[1], alpha, C: beta[2] });
+    for (const p of cands) {
+      const f = objective(p, pts, delta);
+      if (Number.isFinite(f)) starts.push({ p, f });
     }
+  }
+  // Refine the most promising starts.
+  starts.sort((a, b) => a.f - b.f);
+  let best: { p: AnnealingLawParams; f: number } | null = null;
+  for (const s of starts.slice(0, 4)) {
+    const r = refine(s.p, pts, delta);
+    if (!best || r.f < best.f) best = r;
   }
   if (!best) throw new ValueError(`${where}: no fit found (are the losses decreasing with the lr area?)`);
   const params = best.p;

@@ -1,10 +1,13 @@
 // A correctly rounded cosine (barring astronomically rare hard cases) for the
-// schedules. V8's Math.cos (an fdlibm port) is off by one ulp from glibc's
-// correctly rounded cos on some arguments (e.g. cos(pi * 13 / 50)), and
-// PyTorch's CosineAnnealingLR recursion turns that ulp into many (a ratio of
-// 1 + cos near cos = -1). Computing cos in double-double and rounding once
-// gives glibc's (Python's math.cos) values, hence PyTorch's traces to the bit,
-// and the same numbers on every platform.
+// schedules. V8's Math.cos (an fdlibm port) differs by one ulp from glibc's cos
+// (what Python's math.cos, hence PyTorch's and HF's schedulers, use) on about 3%
+// of arguments, e.g. cos(pi * 13 / 50); glibc's cos is not correctly rounded
+// either, but it is on all but ~0.1% (367 of 268k arguments sampled, against
+// 8977 for Math.cos); with it the committed PyTorch traces match to 1 ulp.
+// One ulp matters: PyTorch's CosineAnnealingLR recursion divides by 1 + cos
+// near cos = -1 and turns it into many, and any cosine schedule near its floor
+// carries it as (peak - floor) / 2 ulp of 1. Rounding once from double-double
+// also gives the same numbers on every platform.
 //
 // Method: x = n * pi/2 + r with pi/2 in four parts (152 bits, the constants of
 // fdlibm's __ieee754_rem_pio2), r in double-double; Taylor series of cos / sin
