@@ -7,6 +7,7 @@
 // trains tau steps with the lr of the best prediction; tau grows between stages.
 // The trainer supplies checkpoint / restore / train as callbacks.
 import { ValueError } from '../errors';
+import { uint32Stream } from '../prng';
 import { constant, seq } from './constructors';
 import { fitExponential } from './forecast';
 import { GaussianProcess, minimizeLCB } from './gp';
@@ -65,16 +66,10 @@ export interface AutoLRSStage {
   losses: number[];
 }
 
-/** mulberry32: a small seeded generator in [0, 1). */
+/** A seeded generator in [0, 1) (32-bit resolution is plenty for candidate lrs). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = uint32Stream(seed);
+  return () => next() / 4294967296;
 }
 
 function positiveInt(where: string, name: string, v: number, min = 1): number {

@@ -103,7 +103,7 @@ function splitOptimizerState(sd: OptimizerStateDict): { json: CheckpointState['o
   const tensors: Record<string, Tensor> = {};
   const steps: Record<string, number> = {};
   for (const [i, s] of Object.entries(sd.state)) {
-    for (const [k, v] of Object.entries(s)) {
+    for (const [k, v] of Object.entries(s as Record<string, unknown>)) {
       if (v instanceof Tensor) tensors[`state.${i}.${k}`] = v;
       else if (k === 'step' && typeof v === 'number') steps[i] = v;
     }
@@ -119,7 +119,7 @@ function joinOptimizerState(json: CheckpointState['optimizer'], tensors: Record<
     if (!m) throw new ValueError(`kiln: train.fit: unexpected tensor '${key}' in optimizer.safetensors`);
     (state[Number(m[1])] ??= {})[m[2]] = t;
   }
-  return { state, param_groups: json.param_groups };
+  return { state: state as OptimizerStateDict['state'], param_groups: json.param_groups };
 }
 
 const comparableConfig = (c: Readonly<Record<string, unknown>> | undefined): string | null => {
@@ -365,7 +365,7 @@ export class Trainer {
       Object.values(views).forEach((t) => t.dispose());
     }
     const optimizer = this.optimizer.stateDict();
-    for (const s of Object.values(optimizer.state)) for (const v of Object.values(s)) if (v instanceof Tensor) keep(v);
+    for (const s of Object.values(optimizer.state)) for (const v of Object.values(s as Record<string, unknown>)) if (v instanceof Tensor) keep(v);
     this.snapshotHeld = { step: this.step, tokensSeen: this.tokensSeen, skippedSteps: this.skippedSteps, model, optimizer, batcher: this.batcher.state(), scheduler: this.scheduler?.state() ?? null, rng: getRngState() };
     return this.snapshotHeld;
   }
@@ -389,7 +389,7 @@ export class Trainer {
     const s = this.snapshotHeld;
     if (!s) return;
     Object.values(s.model).forEach((t) => t.dispose());
-    for (const st of Object.values(s.optimizer.state)) for (const v of Object.values(st)) if (v instanceof Tensor) v.dispose();
+    for (const st of Object.values(s.optimizer.state)) for (const v of Object.values(st as Record<string, unknown>)) if (v instanceof Tensor) v.dispose();
     this.snapshotHeld = null;
   }
 

@@ -1,6 +1,7 @@
 // What the trainer needs of a model and an optimizer (kiln.nn.TransformerLM and
 // kiln.optim.* fit; so does anything shaped like them).
 import type { Module } from '../nn/module';
+import type { StateDict } from '../optim/base';
 import type { Tensor } from '../tensor';
 
 export interface LanguageModel extends Module {
@@ -8,10 +9,8 @@ export interface LanguageModel extends Module {
   readonly config?: Readonly<Record<string, unknown>> & { nLayers?: number };
 }
 
-export interface OptimizerStateDict {
-  state: Record<number, Record<string, unknown>>;
-  param_groups: Record<string, unknown>[];
-}
+/** The optimizer's state in PyTorch's layout (kiln.optim's StateDict). */
+export type OptimizerStateDict = StateDict;
 
 export interface TrainableOptimizer {
   paramGroups: { lr: number; params: Tensor[] }[];
