@@ -26,7 +26,8 @@ export interface EvalResult {
 /** Mean loss over the first `batches` in-order windows of the split (eval mode, no graph). */
 export function evaluate(model: LanguageModel, data: TokenDataset, opts: EvalOptions): EvalResult {
   const split = opts.split ?? 'validation';
-  const batcher = data.batcher(split, { batchSize: opts.batchSize, ctx: opts.ctx, shuffle: false });
+  // batches on the model's device
+  const batcher = data.batcher(split, { batchSize: opts.batchSize, ctx: opts.ctx, shuffle: false, device: model.parameters()[0]?.device });
   const n = Math.min(opts.batches ?? batcher.batchesPerEpoch, batcher.batchesPerEpoch);
   if (!(n >= 1)) throw new ValueError(`kiln: evaluate: batches must be >= 1, got ${String(opts.batches)}`);
   const wasTraining = model.training;

@@ -207,7 +207,7 @@ export class Trainer {
     }
     this.run_ = { batchSize: this.batchSize, ctx: this.ctx, accumulate: this.accumulate, seed: this.seed, layerDropout: this.pDrop };
     this.params = model.parameters();
-    this.batcher = data.batcher('train', { batchSize: this.batchSize, ctx: this.ctx, seed: this.seed });
+    this.batcher = data.batcher('train', { batchSize: this.batchSize, ctx: this.ctx, seed: this.seed, device: this.params[0]?.device });
     if (opts.resumeFrom !== undefined) this.resume(opts.resumeFrom);
     else if (opts.schedule !== undefined) this.scheduler = new LRScheduler(optimizer, opts.schedule as Schedule);
     this.log = new MetricsLog(opts.logDir ?? ck?.dir ?? null, opts.resumeFrom !== undefined);
