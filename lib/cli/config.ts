@@ -18,6 +18,7 @@ import { LAMB } from '../optim/lamb';
 import { LARS } from '../optim/lars';
 import { SGD } from '../optim/sgd';
 import type { Schedule } from '../sched/spec';
+import type { FitOptions } from '../train/fit';
 import type { TrainableOptimizer } from '../train/types';
 
 export interface RunConfig {
@@ -31,16 +32,9 @@ export interface RunConfig {
   };
   optimizer: { name: 'adamw' | 'lamb' | 'lars' | 'sgd' } & Record<string, unknown>;
   schedule?: Schedule | null;
-  train: {
+  /** fit()'s loop settings, plus the checkpoint cadence (the run folder holds the checkpoints). */
+  train: Pick<FitOptions, 'batchSize' | 'ctx' | 'accumulate' | 'clipGradNorm' | 'evalEvery' | 'evalBatches' | 'seed' | 'layerDropout'> & {
     steps: number;
-    batchSize: number;
-    ctx: number;
-    accumulate?: number;
-    clipGradNorm?: number | null;
-    evalEvery?: number;
-    evalBatches?: number;
-    seed?: number;
-    layerDropout?: number;
     checkpointEvery?: number;
     keepCheckpoints?: number;
   };
