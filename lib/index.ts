@@ -13,6 +13,7 @@ export { transpose, permute, swapAxes, slice, narrow, split, concat, stack, broa
 export { tidy, keep, memory, type MemoryInfo } from './lifetime';
 export * as io from './io';
 export * as nn from './nn';
+export * as quant from './quant';
 export * as optim from './optim';
 export * as sched from './sched';
 export * as data from './data';
