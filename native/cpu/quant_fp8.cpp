@@ -26,20 +26,26 @@ Status fp8_activation_kernel(const KernelArgs& args) {
   const View& sa = args.out[1];
   const W4A8Kernels& kern = w4a8_kernels();
   parallel_for(p.m, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, p.k)), [&](int64_t m0, int64_t m1) {
-    std::vector<float> row(static_cast<size_t>(p.k));
+    std::vector<float> buf(static_cast<size_t>(p.k));
     std::vector<uint8_t> codes(static_cast<size_t>(p.k));
     for (int64_t m = m0; m < m1; ++m) {
-      for (int64_t k = 0; k < p.k; ++k) {
-        const int64_t at = m * x.strides[0] + k * x.strides[1];
-        switch (x.dtype) {
-          case DType::Float16: row[static_cast<size_t>(k)] = num::f16_to_f32(reinterpret_cast<const uint16_t*>(x.data())[at]); break;
-          case DType::BFloat16: row[static_cast<size_t>(k)] = num::bf16_to_f32(reinterpret_cast<const uint16_t*>(x.data())[at]); break;
-          default: row[static_cast<size_t>(k)] = reinterpret_cast<const float*>(x.data())[at]; break;
-        }
+      const float* row = buf.data();
+      const int64_t at = m * x.strides[0], s1 = x.strides[1];
+      if (x.dtype == DType::Float32 && (s1 == 1 || p.k == 1)) {
+        row = reinterpret_cast<const float*>(x.data()) + at;  // read in place
+      } else if (x.dtype == DType::Float32) {
+        for (int64_t k = 0; k < p.k; ++k) buf[static_cast<size_t>(k)] = reinterpret_cast<const float*>(x.data())[at + k * s1];
+      } else if (x.dtype == DType::BFloat16) {
+        for (int64_t k = 0; k < p.k; ++k) buf[static_cast<size_t>(k)] = num::bf16_to_f32(reinterpret_cast<const uint16_t*>(x.data())[at + k * s1]);
+      } else {
+        for (int64_t k = 0; k < p.k; ++k) buf[static_cast<size_t>(k)] = num::f16_to_f32(reinterpret_cast<const uint16_t*>(x.data())[at + k * s1]);
       }
-      const float s = kern.quantize_row(row.data(), p.k, p.is_static ? p.scale : 0.0f, codes.data());
       uint8_t* out = reinterpret_cast<uint8_t*>(a.data());
-      for (int64_t k = 0; k < p.k; ++k) out[m * a.strides[0] + k * a.strides[1]] = codes[static_cast<size_t>(k)];
+      const bool direct = a.strides[1] == 1 || p.k == 1;
+      const float s = kern.quantize_row(row, p.k, p.is_static ? p.scale : 0.0f, direct ? out + m * a.strides[0] : codes.data());
+      if (!direct) {
+        for (int64_t k = 0; k < p.k; ++k) out[m * a.strides[0] + k * a.strides[1]] = codes[static_cast<size_t>(k)];
+      }
       reinterpret_cast<float*>(sa.data())[m * sa.strides[0]] = s;
     }
   });

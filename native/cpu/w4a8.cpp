@@ -82,6 +82,23 @@ inline float float_at(const View& v, int64_t i, int64_t j) {
   }
 }
 
+// Row m of a 2-D float view (any strides) widened exactly into dst.
+void widen_row(const View& v, int64_t m, int64_t k, float* dst) {
+  const char* base = v.data();
+  const int64_t s0 = v.strides[0], s1 = v.strides[1];
+  switch (v.dtype) {
+    case DType::Float16:
+      for (int64_t i = 0; i < k; ++i) dst[i] = num::f16_to_f32(reinterpret_cast<const uint16_t*>(base)[m * s0 + i * s1]);
+      break;
+    case DType::BFloat16:
+      for (int64_t i = 0; i < k; ++i) dst[i] = num::bf16_to_f32(reinterpret_cast<const uint16_t*>(base)[m * s0 + i * s1]);
+      break;
+    default:
+      for (int64_t i = 0; i < k; ++i) dst[i] = reinterpret_cast<const float*>(base)[m * s0 + i * s1];
+      break;
+  }
+}
+
 // Below this many multiply-adds per task, fewer threads are used.
 constexpr double kMinMacsPerTask = 1 << 20;
 // Output columns per unit of the thread split (whole column quads for the tiles).
@@ -123,8 +140,13 @@ Status w4a8_kernel(const KernelArgs& args) {
     for (int64_t m = m0; m < m1; ++m) {
       float s;
       if (p.fused) {
-        for (int64_t k = 0; k < K; ++k) xf.as<float>()[k] = float_at(x, m, k);
-        s = kern.quantize_row(xf.as<float>(), K, static_scale, codes.as<uint8_t>());
+        const float* row = xf.as<float>();
+        if (x.dtype == DType::Float32 && (x.strides[1] == 1 || K == 1)) {
+          row = reinterpret_cast<const float*>(x.data()) + m * x.strides[0];  // read in place
+        } else {
+          widen_row(x, m, K, xf.as<float>());
+        }
+        s = kern.quantize_row(row, K, static_scale, codes.as<uint8_t>());
       } else {
         const uint8_t* a = reinterpret_cast<const uint8_t*>(x.data());
         for (int64_t k = 0; k < K; ++k) codes.as<uint8_t>()[k] = a[m * x.strides[0] + k * x.strides[1]];
