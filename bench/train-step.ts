@@ -104,7 +104,7 @@ function stepFlops(): number {
 }
 
 function main(): void {
-  const peak = measurePeak(THREADS);
+  let peak = measurePeak(THREADS);
   const model = new kiln.nn.TransformerLM({ ...CONFIG, seed: 1 });
   const params = model.parameters().reduce((n, p) => n + p.size, 0);
   let k: Timing | null = null;
@@ -120,6 +120,10 @@ function main(): void {
     console.error(`round ${r + 1}/${ROUNDS}: kiln ${(kr.step * 1e3).toFixed(0)} ms/step, PyTorch ${tr ? `${median(tr.ms).toFixed(0)} ms/step` : 'n/a'}`);
   }
   model.dispose();
+  // The FMA peak again after the runs: the best of both (a busy moment halves it).
+  const after = measurePeak(THREADS);
+  if (!peak) peak = after;
+  else if (after) for (const key of Object.keys(peak) as (keyof typeof peak)[]) peak[key] = Math.max(peak[key], after[key]);
   const kk = k!;
   const flops = stepFlops();
   const gf = (sec: number) => flops / sec / 1e9;
