@@ -239,6 +239,7 @@ describe('the W4A8 product', () => {
     { m: 3, n: 37, k: 300, g: 32 },
     { m: 67, n: 20, k: 100, g: 128 },
     { m: 9, n: 33, k: 640, g: 'channel' as const },
+    { m: 65, n: 17, k: 2500, g: 128 },
   ];
   for (const c of cases) {
     it(`is within K 2^-24 A of the exact sums on every ISA level: M ${c.m}, N ${c.n}, K ${c.k}, group ${c.g}`, () => {

@@ -13,7 +13,7 @@
 //     multiple of 64, K not a multiple of 128, every group size kind):
 //     |P - P_ref| <= K 2^-24 A, checked through the monotone epilogue
 //     y = round(fmaf(P, alpha, bias));
-//   - bit-identical results for 1, 2 and 3 threads, and for the fused op
+//   - bit-identical results for 1, 2 and 3 threads, for the fused op
 //     against quantize-then-GEMM.
 #include <algorithm>
 #include <cmath>
@@ -251,6 +251,7 @@ KTEST(quant, random_within_tolerance_every_path) {
       {67, 24, 100, 128, DType::Float32, DType::BFloat16, DType::Float16},
       {6, 19, 256, 256, DType::Float16, DType::Float16, DType::Float32},
       {9, 33, 1000, 64, DType::Float32, DType::Float32, DType::BFloat16},
+      {70, 21, 4200, 128, DType::BFloat16, DType::Float32, DType::Float32},  // several K blocks of the panel path
   };
   for (const Case& cs : cases) {
     const std::string ctx = "M " + std::to_string(cs.m) + " N " + std::to_string(cs.n) + " K " + std::to_string(cs.k) +
