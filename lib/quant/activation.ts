@@ -5,7 +5,7 @@ import { DTypeError, ShapeError, ValueError } from '../errors';
 import * as ew from '../ops/elementwise';
 import { unsqueeze } from '../ops/views';
 import { emptyTensor, Tensor } from '../tensor';
-import { checkTensor } from './int4';
+import { checkTensor, options } from './int4';
 import { runKernel } from './run';
 import { checkFloat } from './weight';
 
@@ -40,11 +40,12 @@ export function rows2d<T extends Tensor>(op: string, x: T): T {
 }
 
 /** Quantizes x [..., K] (float32, float16 or bfloat16) to E4M3 codes and per-row scales. */
-export function quantizeActivationFp8(x: Tensor, opts: QuantizeActivationOptions = {}): Fp8Activation {
+export function quantizeActivationFp8(x: Tensor, opts?: QuantizeActivationOptions | null): Fp8Activation {
   const op = 'quantizeActivationFp8';
+  const o = options(op, opts);
   checkTensor(op, x, 'x');
   checkFloat(op, x, 'x');
-  const floats = staticScale(op, opts.scale);
+  const floats = staticScale(op, o.scale);
   const x2 = rows2d(op, x);
   const [m, k] = x2.shape;
   const values = emptyTensor(x.shape, 'float8_e4m3', x.deviceSpec);

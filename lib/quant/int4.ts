@@ -13,6 +13,13 @@ export function paddedK(k: number): number {
   return Math.ceil(k / K_ALIGN) * K_ALIGN;
 }
 
+/** @internal An options argument: an object, or null / undefined for none. */
+export function options<T extends object>(op: string, o: T | null | undefined): Partial<T> {
+  if (o === undefined || o === null) return {};
+  if (typeof o !== 'object' || Array.isArray(o)) throw new ValueError(`kiln: ${op}: options must be an object, got ${JSON.stringify(o)}`);
+  return o;
+}
+
 export function checkTensor(op: string, t: unknown, role: string): asserts t is Tensor {
   if (!(t instanceof Tensor)) throw new ValueError(`kiln: ${op}: ${role} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
   t.storage(op);

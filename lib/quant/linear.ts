@@ -6,7 +6,7 @@ import { Module } from '../nn/module';
 import type { Linear } from '../nn/layers';
 import type { Tensor } from '../tensor';
 import { staticScale } from './activation';
-import { checkTensor } from './int4';
+import { checkTensor, options } from './int4';
 import { w4a8Linear } from './matmul';
 import { checkOutDtype, Int4Weight, quantizeWeightInt4, type QuantFloat, type QuantizeWeightOptions } from './weight';
 
@@ -35,27 +35,29 @@ export class QuantizedLinear extends Module {
   activationScale: number | null;
 
   /** Takes over `weight`'s tensors and `bias` (disposed with the module). */
-  constructor(weight: Int4Weight, bias: Tensor | null = null, opts: QuantizedLinearOptions = {}) {
+  constructor(weight: Int4Weight, bias: Tensor | null = null, opts?: QuantizedLinearOptions | null) {
     super();
     const op = 'QuantizedLinear';
+    const o = options(op, opts);
     if (!(weight instanceof Int4Weight)) throw new ValueError(`kiln: ${op}: weight must be an Int4Weight, got ${typeof weight}`);
-    this.outDtype = checkOutDtype(op, opts.outDtype ?? 'bfloat16');
-    this.activationScale = staticScale(op, opts.activationScale)?.[0] ?? null;
+    this.outDtype = checkOutDtype(op, o.outDtype ?? 'bfloat16');
+    this.activationScale = staticScale(op, o.activationScale)?.[0] ?? null;
     this.inFeatures = weight.inFeatures;
     this.outFeatures = weight.outFeatures;
     this.groupSize = weight.groupSize;
     this.packed = this.registerBuffer('packed', weight.packed);
     this.scales = this.registerBuffer('scales', weight.scales);
     this.exponent = this.registerBuffer('exponent', weight.exponent);
-    if (bias !== null) checkTensor(op, bias, 'bias');
-    this.bias = bias === null ? null : this.registerBuffer('bias', bias);
+    if (bias !== null && bias !== undefined) checkTensor(op, bias, 'bias');
+    this.bias = bias === null || bias === undefined ? null : this.registerBuffer('bias', bias);
   }
 
   /** Quantizes w [N, K] (and copies the bias). */
-  static fromWeights(w: Tensor, bias: Tensor | null = null, opts: QuantizedLinearOptions & QuantizeWeightOptions = {}): QuantizedLinear {
+  static fromWeights(w: Tensor, bias: Tensor | null = null, opts?: (QuantizedLinearOptions & QuantizeWeightOptions) | null): QuantizedLinear {
+    if (bias !== null && bias !== undefined) checkTensor('QuantizedLinear.fromWeights', bias, 'bias');
     const weight = noGrad(() => quantizeWeightInt4(w, opts));
     try {
-      const b = bias === null ? null : noGrad(() => bias.rawContiguous());
+      const b = bias === null || bias === undefined ? null : noGrad(() => bias.rawContiguous());
       return new QuantizedLinear(weight, b, opts);
     } catch (e) {
       weight.dispose();
@@ -64,7 +66,8 @@ export class QuantizedLinear extends Module {
   }
 
   /** The INT4 version of an nn.Linear (the Linear is left as it is). */
-  static fromLinear(linear: Linear, opts: QuantizedLinearOptions & QuantizeWeightOptions = {}): QuantizedLinear {
+  static fromLinear(linear: Linear, opts?: (QuantizedLinearOptions & QuantizeWeightOptions) | null): QuantizedLinear {
+    if (linear === null || typeof linear !== 'object' || !('weight' in linear)) throw new ValueError(`kiln: QuantizedLinear.fromLinear: expected an nn.Linear, got ${String(linear)}`);
     return QuantizedLinear.fromWeights(linear.weight, linear.bias, opts);
   }
 

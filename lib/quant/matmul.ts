@@ -4,7 +4,7 @@
 import { DeviceError, DTypeError, ShapeError, ValueError } from '../errors';
 import { emptyTensor, Tensor } from '../tensor';
 import { rows2d, staticScale } from './activation';
-import { checkTensor } from './int4';
+import { checkTensor, options } from './int4';
 import { runKernel } from './run';
 import { checkFloat, checkOutDtype, Int4Weight, type QuantFloat } from './weight';
 
@@ -61,15 +61,16 @@ function runRows(op: string, kernel: string, x: Tensor, rest: Tensor[], weight: 
  * y [..., N] = x [..., K] @ W^T (+ bias) with x quantized to FP8 per row inside
  * the kernel (dynamic, or opts.activationScale) and W an Int4Weight [N, K].
  */
-export function w4a8Linear(x: Tensor, weight: Int4Weight, opts: W4A8LinearOptions = {}): Tensor {
+export function w4a8Linear(x: Tensor, weight: Int4Weight, opts?: W4A8LinearOptions | null): Tensor {
   const op = 'w4a8Linear';
+  const o = options(op, opts);
   checkTensor(op, x, 'x');
   checkFloat(op, x, 'x');
   checkWeight(op, weight);
   checkK(op, x, weight);
-  const out = checkOutDtype(op, opts.outDtype ?? 'bfloat16');
-  const bias = checkBias(op, opts.bias, weight);
-  const floats = staticScale(op, opts.activationScale);
+  const out = checkOutDtype(op, o.outDtype ?? 'bfloat16');
+  const bias = checkBias(op, o.bias, weight);
+  const floats = staticScale(op, o.activationScale);
   const rest = [weight.packed, weight.scales, weight.exponent, ...(bias ? [bias] : [])];
   return runRows(op, 'w4a8_linear', x, rest, weight, out, floats);
 }
@@ -78,8 +79,9 @@ export function w4a8Linear(x: Tensor, weight: Int4Weight, opts: W4A8LinearOption
  * y [..., N] from activations already quantized (quantizeActivationFp8):
  * a float8_e4m3 [..., K] with scales s_a float32 [...].
  */
-export function w4a8Matmul(a: Tensor<'float8_e4m3'>, aScales: Tensor<'float32'>, weight: Int4Weight, opts: W4A8Options = {}): Tensor {
+export function w4a8Matmul(a: Tensor<'float8_e4m3'>, aScales: Tensor<'float32'>, weight: Int4Weight, opts?: W4A8Options | null): Tensor {
   const op = 'w4a8Matmul';
+  const o = options(op, opts);
   checkTensor(op, a, 'a');
   checkTensor(op, aScales, 's_a');
   if (a.dtype !== 'float8_e4m3') throw new DTypeError(`kiln: ${op}: a must be float8_e4m3, got ${a.describe()}`);
@@ -90,8 +92,8 @@ export function w4a8Matmul(a: Tensor<'float8_e4m3'>, aScales: Tensor<'float32'>,
   if (aScales.ndim !== lead.length || lead.some((d, i) => d !== aScales.shape[i])) {
     throw new ShapeError(`kiln: ${op}: s_a must have the shape of a without its last dimension, got ${a.describe()}, ${aScales.describe()}`);
   }
-  const out = checkOutDtype(op, opts.outDtype ?? 'bfloat16');
-  const bias = checkBias(op, opts.bias, weight);
+  const out = checkOutDtype(op, o.outDtype ?? 'bfloat16');
+  const bias = checkBias(op, o.bias, weight);
   const m = lead.reduce((p, d) => p * d, 1);
   const s1 = aScales.rawReshape([m]);
   try {

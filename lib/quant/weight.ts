@@ -2,7 +2,7 @@
 // "INT4 weights"): the Int4Weight holder, the FireQ quantizer and dequantization.
 import { DeviceError, DTypeError, ShapeError, ValueError } from '../errors';
 import { emptyTensor, Tensor } from '../tensor';
-import { checkTensor, paddedK } from './int4';
+import { checkTensor, options, paddedK } from './int4';
 import { runKernel } from './run';
 
 /** The float dtypes W4A8 kernels read and write. */
@@ -49,6 +49,7 @@ export class Int4Weight {
   /** Wraps existing tensors (taken over, not copied); the shapes are checked. */
   constructor(parts: Int4WeightParts) {
     const op = 'Int4Weight';
+    if (parts === null || typeof parts !== 'object') throw new ValueError(`kiln: ${op}: expected { packed, scales, exponent, inFeatures }, got ${String(parts)}`);
     const { packed, scales, exponent, inFeatures: k } = parts;
     checkTensor(op, packed, 'packed');
     checkTensor(op, scales, 'scales');
@@ -93,7 +94,7 @@ export class Int4Weight {
   }
 
   /** The dequantized weight [N, K]: e4m3(q * s) / 2^e rounded once to dtype (default float32). */
-  dequantize(opts: { dtype?: QuantFloat } = {}): Tensor {
+  dequantize(opts?: { dtype?: QuantFloat } | null): Tensor {
     return dequantizeWeightInt4(this, opts);
   }
 
@@ -122,15 +123,16 @@ export interface QuantizeWeightOptions {
  * 2^e, then per group an E4M3 scale and q = rne(w 2^e / s) in [-8, 7].
  * Throws ValueError for a non-finite weight or max |w| > 448.
  */
-export function quantizeWeightInt4(w: Tensor, opts: QuantizeWeightOptions = {}): Int4Weight {
+export function quantizeWeightInt4(w: Tensor, opts?: QuantizeWeightOptions | null): Int4Weight {
   const op = 'quantizeWeightInt4';
+  const o = options(op, opts);
   checkTensor(op, w, 'w');
   checkFloat(op, w, 'w');
   if (w.ndim !== 2) throw new ShapeError(`kiln: ${op}: w must be 2-D [N, K] (outputs, inputs), got ${w.describe()}`);
   const [n, k] = w.shape;
   if (k < 1) throw new ShapeError(`kiln: ${op}: w must have K >= 1 columns, got ${w.describe()}`);
   const kp = paddedK(k);
-  const g0 = opts.groupSize ?? 128;
+  const g0 = o.groupSize ?? 128;
   const g = g0 === 'channel' || g0 === k ? kp : g0;
   if (typeof g !== 'number' || !Number.isInteger(g) || g < 32 || g % 32 !== 0 || kp % g !== 0) {
     throw new ValueError(`kiln: ${op}: groupSize must be a multiple of 32 that divides Kp = ${kp} (K = ${k} padded to 128), K, or 'channel'; got ${String(g0)}`);
@@ -143,10 +145,11 @@ export function quantizeWeightInt4(w: Tensor, opts: QuantizeWeightOptions = {}):
 }
 
 /** w [N, K] = e4m3(q * s) / 2^e, rounded once to dtype (default float32). */
-export function dequantizeWeightInt4(weight: Int4Weight, opts: { dtype?: QuantFloat } = {}): Tensor {
+export function dequantizeWeightInt4(weight: Int4Weight, opts?: { dtype?: QuantFloat } | null): Tensor {
   const op = 'dequantizeWeightInt4';
+  const o = options(op, opts);
   if (!(weight instanceof Int4Weight)) throw new ValueError(`kiln: ${op}: expected an Int4Weight, got ${typeof weight}`);
-  const dtype = checkOutDtype(op, opts.dtype ?? 'float32');
+  const dtype = checkOutDtype(op, o.dtype ?? 'float32');
   const out = emptyTensor([weight.outFeatures, weight.inFeatures], dtype, weight.packed.deviceSpec);
   runKernel('quant_int4_dequantize', dtype, [weight.packed, weight.scales, weight.exponent], [out]);
   return out;
