@@ -80,7 +80,8 @@ export async function trainCommand(args: Args): Promise<void> {
     const secs = (Date.now() - t0) / 1e3;
     log(`${r.aborted ? 'stopped' : 'done'}: ${r.steps} steps, ${r.tokensSeen.toLocaleString('en-US')} tokens in ${secs.toFixed(0)} s; final training loss ${r.finalLoss.toFixed(3)}${r.skippedSteps ? `; ${r.skippedSteps} steps skipped (non-finite)` : ''}`);
     if (r.eval) log(`validation perplexity: ${r.eval.perplexity.toFixed(2)} (loss ${r.eval.loss.toFixed(3)} nats/token; unigram baseline ${baseline.toFixed(1)}${before ? `, untrained ${before.perplexity.toFixed(1)}` : ''})`);
-    log(`wrote ${r.checkpoint ?? out} and ${['metrics.jsonl', 'loss.svg', 'lr.svg', 'grad-norm.svg'].map((f) => path.join(out, f)).join(', ')}`);
+    const rel = (p: string): string => path.relative(process.cwd(), p) || '.';
+    log(`wrote ${rel(r.checkpoint ?? out)} and ${['metrics.jsonl', 'loss.svg', 'lr.svg', 'grad-norm.svg'].map((f) => rel(path.join(out, f))).join(', ')}`);
   } finally {
     process.removeListener('SIGINT', onSigint);
     model.dispose();
