@@ -14,8 +14,11 @@
 // that one nibble mask / shift of C/2 packed bytes gives the lanes' weights:
 // chunk layout [a at even k | a at odd k]. The weights are read in the
 // canonical packed layout (no repacking): for each group, the 16-entry lookup
-// of w8 for its scale code; for many rows, a panel of columns is first decoded
-// into the same vector layout and reused by every row block.
+// of w8 for its scale code. Up to 32 rows the weights are decoded on the fly
+// for every block of 4 rows (a block of columns at a time, in L2); for more
+// rows a panel of columns is first decoded into the same vector layout and
+// reused by every row block, K in blocks that keep a row block's activations
+// in L1. Weight rows are prefetched ahead (a GEMV streams them from RAM).
 //
 // Arithmetic of one output, fixed by K and the level (never by M, N, the
 // thread count, the row block or whether the weights were pre-decoded): two
