@@ -23,6 +23,7 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { DATE, flag, kiln, limitsLine, machineLine, measurePeak, median, now, opt, outPath, ROOT, timeSync, VERSION, writeTable } from './common';
+import { Pb, valueInfo } from './onnx';
 
 type KTensor = import('../dist/cjs/index').Tensor<'float32'>;
 
@@ -135,47 +136,6 @@ print(json.dumps({'sec': sorted(ts)[len(ts) // 2], 'version': np.__version__, 'b
 }
 
 // ---- onnxruntime-node: a one-node ONNX model encoded here ------------------------------------
-
-/** Minimal protobuf writer (varint and length-delimited fields only). */
-class Pb {
-  private bytes: number[] = [];
-  private varint(v: number): void {
-    let x = BigInt(v);
-    while (x >= 0x80n) {
-      this.bytes.push(Number((x & 0x7fn) | 0x80n));
-      x >>= 7n;
-    }
-    this.bytes.push(Number(x));
-  }
-  int(field: number, v: number): this {
-    this.varint((field << 3) | 0);
-    this.varint(v);
-    return this;
-  }
-  bytesField(field: number, data: Uint8Array): this {
-    this.varint((field << 3) | 2);
-    this.varint(data.length);
-    for (const b of data) this.bytes.push(b);
-    return this;
-  }
-  str(field: number, s: string): this {
-    return this.bytesField(field, new TextEncoder().encode(s));
-  }
-  msg(field: number, m: Pb): this {
-    return this.bytesField(field, m.done());
-  }
-  done(): Uint8Array {
-    return Uint8Array.from(this.bytes);
-  }
-}
-
-/** ValueInfoProto: name + TypeProto{tensor_type{elem_type FLOAT, shape}}. */
-function valueInfo(name: string, dims: number[]): Pb {
-  const shape = new Pb();
-  for (const d of dims) shape.msg(1, new Pb().int(1, d)); // TensorShapeProto.dim { dim_value }
-  const tensorType = new Pb().int(1, 1 /* FLOAT */).msg(2, shape);
-  return new Pb().str(1, name).msg(2, new Pb().msg(1, tensorType));
-}
 
 /** ModelProto (ir_version 8, opset 13) with one MatMul node: Y = A @ B. */
 function matmulModel(m: number, k: number, n: number): Uint8Array {
