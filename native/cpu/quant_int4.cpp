@@ -12,13 +12,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <atomic>
 #include <string>
-#include <vector>
 
 #include "kiln/numerics.h"
 #include "kiln/quant.h"
 #include "kiln/registry.h"
 #include "kiln/threadpool.h"
+#include "scratch.h"
 
 namespace kiln {
 namespace cpu {
@@ -53,31 +54,36 @@ Status int4_weight_kernel(const KernelArgs& args) {
   const int64_t N = p.n, K = p.k, Kp = p.kp, G = p.group;
 
   // amax over the tensor; the first non-finite element of each row (-1: none)
-  std::vector<float> row_amax(static_cast<size_t>(N), 0.0f);
-  std::vector<int64_t> bad(static_cast<size_t>(N), -1);
+  Scratch amax_buf, bad_buf;
+  if (!amax_buf.alloc(static_cast<size_t>(N) * 4) || !bad_buf.alloc(static_cast<size_t>(N) * 8)) {
+    return Status(StatusCode::OutOfMemory, std::string("kiln: ") + args.op + ": could not allocate work buffers (w " + w.describe() + ")");
+  }
+  float* row_amax = amax_buf.as<float>();
+  int64_t* bad = bad_buf.as<int64_t>();
   parallel_for(N, std::max<int64_t>(1, 65536 / K), [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
       float amax = 0.0f;
+      bad[n] = -1;
       for (int64_t k = 0; k < K; ++k) {
         const float v = std::fabs(float_at(w, n, k));
         if (!std::isfinite(v)) {
-          bad[static_cast<size_t>(n)] = k;
+          bad[n] = k;
           break;
         }
         amax = std::max(amax, v);
       }
-      row_amax[static_cast<size_t>(n)] = amax;
+      row_amax[n] = amax;
     }
   });
   float amax = 0.0f;
   for (int64_t n = 0; n < N; ++n) {
-    if (bad[static_cast<size_t>(n)] >= 0) {
-      const int64_t k = bad[static_cast<size_t>(n)];
+    if (bad[n] >= 0) {
+      const int64_t k = bad[n];
       return Status(StatusCode::ValueError, std::string("kiln: ") + args.op + ": w[" + std::to_string(n) + ", " +
                                                 std::to_string(k) + "] = " + std::to_string(float_at(w, n, k)) +
                                                 " is not finite (w " + w.describe() + ")");
     }
-    amax = std::max(amax, row_amax[static_cast<size_t>(n)]);
+    amax = std::max(amax, row_amax[n]);
   }
   if (amax > quant::kE4M3Max) {
     return Status(StatusCode::ValueError, std::string("kiln: ") + args.op + ": max |w| = " + std::to_string(amax) +
@@ -94,13 +100,19 @@ Status int4_weight_kernel(const KernelArgs& args) {
   uint8_t* packed = reinterpret_cast<uint8_t*>(args.out[0].data());
   uint8_t* scales = reinterpret_cast<uint8_t*>(args.out[1].data());
   const int64_t ng = Kp / G;
+  std::atomic<bool> ok{true};
   parallel_for(N, std::max<int64_t>(1, 16384 / Kp), [&](int64_t n0, int64_t n1) {
-    std::vector<float> row(static_cast<size_t>(Kp));
+    Scratch row_buf;
+    if (!row_buf.alloc(static_cast<size_t>(Kp) * 4)) {
+      ok.store(false);
+      return;
+    }
+    float* row = row_buf.as<float>();
     for (int64_t n = n0; n < n1; ++n) {
-      for (int64_t k = 0; k < Kp; ++k) row[static_cast<size_t>(k)] = k < K ? float_at(w, n, k) * t : 0.0f;  // exact
+      for (int64_t k = 0; k < Kp; ++k) row[k] = k < K ? float_at(w, n, k) * t : 0.0f;  // exact
       uint8_t* qrow = packed + n * (Kp / 2);
       for (int64_t g = 0; g < ng; ++g) {
-        const float* v = row.data() + g * G;
+        const float* v = row + g * G;
         float amax_g = 0.0f;
         for (int64_t i = 0; i < G; ++i) amax_g = std::max(amax_g, std::fabs(v[i]));
         uint8_t code = num::f32_to_e4m3(amax_g / 7.0f);
@@ -118,6 +130,9 @@ Status int4_weight_kernel(const KernelArgs& args) {
       }
     }
   });
+  if (!ok.load()) {
+    return Status(StatusCode::OutOfMemory, std::string("kiln: ") + args.op + ": could not allocate row buffers (w " + w.describe() + ")");
+  }
   return Status::Ok();
 }
 

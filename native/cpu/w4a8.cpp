@@ -25,6 +25,7 @@
 #include "kiln/quant.h"
 #include "kiln/registry.h"
 #include "kiln/threadpool.h"
+#include "scratch.h"
 
 namespace kiln {
 namespace cpu {
@@ -54,22 +55,6 @@ bool& bf16_enabled() {
   static bool enabled = true;
   return enabled;
 }
-
-// malloc'd, 64-byte aligned scratch freed on scope exit.
-struct Scratch {
-  void* p = nullptr;
-  ~Scratch() { std::free(p); }
-  bool alloc(size_t bytes) {
-    if (bytes == 0) bytes = 64;
-    bytes = (bytes + 63) / 64 * 64;
-    if (posix_memalign(&p, 64, bytes) != 0) p = nullptr;
-    return p != nullptr;
-  }
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p);
-  }
-};
 
 // Element (i, j) of a 2-D float view (any strides), widened exactly.
 inline float float_at(const View& v, int64_t i, int64_t j) {
