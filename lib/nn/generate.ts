@@ -9,8 +9,19 @@ import { tidy } from '../lifetime';
 import { mixSeed, uniformStream } from '../prng';
 import { tensor } from '../creation';
 import * as views from '../ops/views';
+import type { Tensor } from '../tensor';
 import { KVCache } from './kv-cache';
-import type { TransformerLM } from './transformer';
+
+/** What generate needs of a model: kiln.nn.TransformerLM, kiln.quant.QuantizedTransformerLM, or anything shaped like them. */
+export interface GenerativeLM {
+  readonly config: { readonly vocabSize: number };
+  readonly blocks: { readonly items: readonly unknown[] };
+  readonly embed: { readonly weight: Tensor };
+  readonly training: boolean;
+  eval(): unknown;
+  train(): unknown;
+  forward(tokens: Tensor<'int32'>, opts: { layers?: readonly number[]; cache?: KVCache }): { logits: Tensor };
+}
 
 export interface SamplingOptions {
   /** 0: greedy (argmax). Default 1. */
@@ -75,7 +86,7 @@ export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, un
 }
 
 /** Generates up to maxNewTokens ids after `prompt` (batch 1); returns the new ids. */
-export function generate(model: TransformerLM, prompt: ArrayLike<number>, opts: GenerateOptions): number[] {
+export function generate(model: GenerativeLM, prompt: ArrayLike<number>, opts: GenerateOptions): number[] {
   const op = 'generate';
   const max = opts?.maxNewTokens;
   if (!Number.isSafeInteger(max) || max < 0) throw new ValueError(`kiln: ${op}: maxNewTokens must be a non-negative integer, got ${String(max)}`);

@@ -5,4 +5,4 @@ export { Linear, Embedding, RMSNorm, LayerNorm, Dropout, SwiGLU, type LinearOpti
 export { CausalSelfAttention, type AttentionConfig } from './attention';
 export { TransformerBlock, TransformerLM, defaultHiddenDim, type TransformerConfig, type LMOutput, type LMForwardOptions } from './transformer';
 export { KVCache, type KVCacheOptions } from './kv-cache';
-export { generate, sampleToken, type GenerateOptions, type SamplingOptions } from './generate';
+export { generate, sampleToken, type GenerateOptions, type GenerativeLM, type SamplingOptions } from './generate';
