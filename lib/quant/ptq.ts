@@ -4,7 +4,10 @@
 // (RMSNorm gain for wq/wk/wv and w1/w3, wv's rows for wo, w3's rows for w2,
 // the final norm for the head), then every linear layer as an INT4
 // QuantizedLinear (E4M3 group scales, per-tensor 2^e chosen by the quantizer)
-// with FP8 per-token activations. The float model is only read.
+// with FP8 per-token activations. With `attention`, FireQ's second stage:
+// RoPE-aware pre-scaling folded into W_q/W_k, FP8 queries and an INT4 KV cache
+// with a static per-head 2^e (emulated: rounded values, float32 attention).
+// The float model is only read.
 import * as g from '../autograd/grad-elementwise';
 import * as gnn from '../autograd/grad-nn';
 import * as gred from '../autograd/grad-reduce';
@@ -18,6 +21,7 @@ import { Embedding, Linear, RMSNorm } from '../nn/layers';
 import { Module, ModuleList } from '../nn/module';
 import { TransformerLM, type LMForwardOptions, type LMOutput, type TransformerConfig } from '../nn/transformer';
 import { Tensor } from '../tensor';
+import { dequantizeActivationFp8, quantizeActivationFp8 } from './activation';
 import { options } from './int4';
 import { QuantizedLinear } from './linear';
 
@@ -39,9 +43,42 @@ export interface QuantizeModelOptions {
    * function as the original up to float rounding, which is how the folding is tested.
    */
   quantizeWeights?: boolean;
+  /**
+   * FireQ's attention stage (default false): queries rounded to FP8 (E4M3,
+   * dynamic scale per token and head) and keys/values to INT4 as an INT4 KV
+   * cache holds them (per token and head, one E4M3 scale per group of
+   * kvGroupSize along head_dim, a static per-head 2^e from calibration applied
+   * to K after RoPE and to V). Emulated: the rounded values are computed on the
+   * host and attention runs in float32 (there is no INT4-KV attention kernel yet).
+   */
+  attention?: boolean;
+  /**
+   * RoPE-aware pre-scaling (default: the value of attention): per kv channel
+   * mu = max|k|^a / max|q|^(1-a) (a = alpha, both channels of a RoPE pair
+   * (i, i + headDim/2) sharing one mu, the query heads of a GQA group sharing
+   * their kv head's), folded into W_q's rows (x mu) and W_k's rows (/ mu):
+   * q . k and therefore the model's function are unchanged, K's outlier
+   * channels move into the FP8 queries.
+   */
+  ropeScaling?: boolean;
+  /** Group size of the INT4 KV scales along head_dim (default headDim; must divide it). */
+  kvGroupSize?: number;
 }
 
 /** Per linear layer: the per-tensor exponent e (weight scale 2^e) and the smoothing factors' range. */
+/** The attention-side settings of one block (quantizeModel's attention option). */
+export interface AttentionQuantInfo {
+  /** Round queries to FP8 per token and head. */
+  fp8Queries: boolean;
+  /** Per kv head: e of the static 2^e applied to K after RoPE before INT4 (null: K and V not quantized). */
+  kExponents: number[] | null;
+  vExponents: number[] | null;
+  kvGroupSize: number;
+  /** Range of the RoPE-aware pre-scale mu folded into W_q/W_k (1, 1 without it). */
+  muMin: number;
+  muMax: number;
+}
+
 export interface QuantizedLayerInfo {
   name: string;
   /** e of the per-tensor 2^e (null for a float layer). */
@@ -60,10 +97,64 @@ interface BlockLike {
   attnOutNorm: Fwd | null;
   mlpNorm: Fwd;
   mlpOutNorm: Fwd | null;
-  attn: { wq: Fwd; wk: Fwd; wv: Fwd; wo: Fwd; nHeads: number; nKvHeads: number; headDim: number; ropeTheta: number };
+  attn: { wq: Fwd; wk: Fwd; wv: Fwd; wo: Fwd; nHeads: number; nKvHeads: number; headDim: number; ropeTheta: number; quant?: AttentionQuantInfo | null };
   mlp: { w1: Fwd; w2: Fwd; w3: Fwd };
 }
-type Observe = (site: 'qkv' | 'o' | 'w13' | 'w2', x: Tensor) => void;
+type Site = 'qkv' | 'o' | 'w13' | 'w2' | 'q' | 'k' | 'v';
+type Observe = (site: Site, x: Tensor) => void;
+
+/** E4M3 rounding of a finite v >= 0 (RNE, subnormals, saturating at 448), in float64 (exact here). */
+function e4m3(v: number): number {
+  if (!(v > 0)) return 0;
+  const step = v < 2 ** -6 ? 2 ** -9 : 2 ** (Math.floor(Math.log2(v)) - 3);
+  const x = v / step;
+  const f = Math.floor(x);
+  const d = x - f;
+  const r = d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+  return Math.min(448, r * step);
+}
+
+function rne(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+}
+
+/**
+ * x [B, H, S, hd] as an INT4 KV cache stores it: per (b, h, s) and group of G
+ * along hd, with t = 2^e[h]: s_g = max(e4m3(amax_g t / 7), 2^-9),
+ * q = clamp(rne(fl32(x t) / s_g), -8, 7), value e4m3(q s_g) / t (the weight recipe of specs/quant.md).
+ */
+function fakeInt4Kv(x: Tensor, exps: readonly number[], G: number): Tensor {
+  const [b, h, s, d] = x.shape;
+  const v = noGrad(() => tidy(() => Float32Array.from(x.to('cpu').cast('float32').dataSync() as Float32Array)));
+  const out = new Float32Array(v.length);
+  for (let row = 0; row < b * h * s; ++row) {
+    const t = 2 ** exps[Math.floor(row / s) % h];
+    for (let g0 = 0; g0 < d; g0 += G) {
+      const o = row * d + g0;
+      let amax = 0;
+      for (let j = 0; j < G; ++j) amax = Math.max(amax, Math.abs(v[o + j]));
+      const sc = Math.max(e4m3(Math.fround(Math.fround(amax * t) / 7)), 2 ** -9);
+      for (let j = 0; j < G; ++j) {
+        const q = Math.min(7, Math.max(-8, rne(Math.fround(Math.fround(v[o + j] * t) / sc))));
+        out[o + j] = (Math.sign(q) * e4m3(Math.abs(q) * sc)) / t;
+      }
+    }
+  }
+  return creation.tensor(out, [b, h, s, d], { dtype: 'float32', device: x.device }).cast(x.dtype);
+}
+
+/** x rounded to FP8 with a dynamic scale per row of the last dimension (specs/quant.md "FP8 activations"). */
+function fakeFp8(x: Tensor): Tensor {
+  const { values, scales } = quantizeActivationFp8(x.cast('float32'));
+  try {
+    return dequantizeActivationFp8(values, scales).cast(x.dtype);
+  } finally {
+    values.dispose();
+    scales.dispose();
+  }
+}
 
 /** The Llama block (transformer.ts + attention.ts), with optional observation of the linear inputs. */
 function blockForward(blk: BlockLike, x: Tensor, positions?: Tensor<'int32'>, cache?: { cache: KVCache; slot: number }, observe?: Observe): Tensor {
@@ -76,9 +167,21 @@ function blockForward(blk: BlockLike, x: Tensor, positions?: Tensor<'int32'>, ca
     const start = cache ? cache.cache.length : 0;
     const pos = positions ?? creation.arange(start, start + s, 1, { dtype: 'int32', device: x.device });
     const heads = (t: Tensor, h: number) => gviews.transpose(t.reshape([b, s, h, at.headDim]), [0, 2, 1, 3]);
-    const q = gnn.rope(heads(at.wq.forward(xn), at.nHeads), pos, { theta: at.ropeTheta });
-    const k = gnn.rope(heads(at.wk.forward(xn), at.nKvHeads), pos, { theta: at.ropeTheta });
-    const v = heads(at.wv.forward(xn), at.nKvHeads);
+    const qIn = at.wq.forward(xn);
+    const kIn = at.wk.forward(xn);
+    const vIn = at.wv.forward(xn);
+    observe?.('q', qIn);
+    observe?.('k', kIn);
+    observe?.('v', vIn);
+    let q = gnn.rope(heads(qIn, at.nHeads), pos, { theta: at.ropeTheta });
+    let k = gnn.rope(heads(kIn, at.nKvHeads), pos, { theta: at.ropeTheta });
+    let v = heads(vIn, at.nKvHeads);
+    const aq = at.quant;
+    if (aq) {
+      if (aq.fp8Queries) q = fakeFp8(q);
+      if (aq.kExponents) k = fakeInt4Kv(k, aq.kExponents, aq.kvGroupSize);
+      if (aq.vExponents) v = fakeInt4Kv(v, aq.vExponents, aq.kvGroupSize);
+    }
     const kv = cache ? cache.cache.write(cache.slot, k, v) : { k, v };
     const o = gviews.transpose(gnn.attention(q, kv.k, kv.v, { causal: true }), [0, 2, 1, 3]).reshape([b, s, at.nHeads * at.headDim]);
     observe?.('o', o);
@@ -103,6 +206,7 @@ export class QuantizedAttention extends Module {
     readonly nKvHeads: number,
     readonly headDim: number,
     readonly ropeTheta: number,
+    readonly quant: AttentionQuantInfo | null = null,
   ) {
     super();
     for (const [n, m] of Object.entries({ wq, wk, wv, wo })) this.registerModule(n, m);
@@ -241,6 +345,11 @@ function scaleRows(w: Float64Array, k: number, l: Float64Array): Float64Array {
   return o;
 }
 
+function muRange(mu: Float64Array): { muMin: number; muMax: number } {
+  const r = range(mu);
+  return { muMin: r.lambdaMin, muMax: r.lambdaMax };
+}
+
 function range(l: Float64Array): { lambdaMin: number; lambdaMax: number } {
   let lambdaMin = Infinity;
   let lambdaMax = -Infinity;
@@ -269,13 +378,21 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
   const smooth = o.smooth ?? true;
   const alpha = o.alpha ?? 0.5;
   if (typeof alpha !== 'number' || !(alpha >= 0 && alpha <= 1)) throw new ValueError(`kiln: ${op}: alpha must be a number in [0, 1], got ${String(o.alpha)}`);
-  for (const k of ['smooth', 'quantizeHead', 'quantizeWeights'] as const) {
+  for (const k of ['smooth', 'quantizeHead', 'quantizeWeights', 'attention', 'ropeScaling'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new ValueError(`kiln: ${op}: ${k} must be a boolean, got ${String(o[k])}`);
   }
   const quantizeWeights = o.quantizeWeights ?? true;
   const quantizeHead = (o.quantizeHead ?? false) && quantizeWeights;
   if (!Array.isArray(calibration)) throw new ValueError(`kiln: ${op}: calibration must be an array of int32 [batch, seq] token tensors`);
-  if (smooth && calibration.length === 0) throw new ValueError(`kiln: ${op}: smoothing needs at least one calibration batch (or smooth: false)`);
+  const attention = o.attention ?? false;
+  const ropeScaling = o.ropeScaling ?? attention;
+  const headDim = model.blocks.at(0).attn.headDim;
+  const kvGroupSize = o.kvGroupSize ?? headDim;
+  if (!Number.isSafeInteger(kvGroupSize) || kvGroupSize < 1 || headDim % kvGroupSize !== 0) {
+    throw new ValueError(`kiln: ${op}: kvGroupSize must be a positive divisor of the head dimension ${headDim}, got ${String(o.kvGroupSize)}`);
+  }
+  const calibrate = smooth || attention || ropeScaling;
+  if (calibrate && calibration.length === 0) throw new ValueError(`kiln: ${op}: smoothing and attention quantization need at least one calibration batch (or smooth: false)`);
   const vocab = model.config.vocabSize;
   calibration.forEach((t, i) => {
     if (!(t instanceof Tensor) || t.dtype !== 'int32' || t.ndim !== 2 || t.size === 0) {
@@ -297,9 +414,17 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
   const kvDim = blocks[0].attn.nKvHeads * blocks[0].attn.headDim;
 
   // 1. calibration statistics
-  const stats = blocks.map(() => ({ qkv: new Float64Array(dim), o: new Float64Array(dim), w13: new Float64Array(hidden), w2: new Float64Array(hidden) }));
+  const stats = blocks.map(() => ({
+    qkv: new Float64Array(dim),
+    o: new Float64Array(dim),
+    w13: new Float64Array(hidden),
+    w2: new Float64Array(hidden),
+    q: new Float64Array(dim),
+    k: new Float64Array(kvDim),
+    v: new Float64Array(kvDim),
+  }));
   const headStat = new Float64Array(dim);
-  if (smooth) {
+  if (calibrate) {
     const wasTraining = model.training;
     model.eval();
     try {
@@ -377,6 +502,7 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
       let wvS = wv;
       let w2S = w2;
       let w3S = w3;
+      let lKvOf: Float64Array | null = null;
       if (smooth) {
         const st = stats[i];
         lQkv = lambdas(st.qkv, colMax([wq, wk, wv], dim), alpha);
@@ -393,6 +519,7 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
           kvW[kc] = Math.max(kvW[kc], woMax[c]);
         }
         const lKv = lambdas(kvAct, kvW, alpha);
+        lKvOf = lKv;
         lO = Float64Array.from({ length: dim }, (_, c) => lKv[Math.floor(Math.floor(c / hd) / rep) * hd + (c % hd)]);
         wvS = scaleRows(wv, dim, lKv);
         woS = scaleCols(wo, dim, lO);
@@ -401,18 +528,64 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
         w3S = scaleRows(w3, dim, l2);
         w2S = scaleCols(w2, hidden, l2);
       }
+      // RoPE-aware pre-scale mu per kv channel (pair- and GQA-consistent) and the per-head 2^e of K and V
+      const rep = at.nHeads / at.nKvHeads;
+      const hd = at.headDim;
+      const half = hd / 2;
+      const mu = new Float64Array(kvDim).fill(1);
+      let aq: AttentionQuantInfo | null = null;
+      let wqR = wq;
+      let wkR = wk;
+      if (ropeScaling || attention) {
+        const st = stats[i];
+        if (ropeScaling) {
+          for (let kh = 0; kh < at.nKvHeads; ++kh) {
+            for (let pr = 0; pr < half; ++pr) {
+              const kc = [kh * hd + pr, kh * hd + pr + half];
+              const km = Math.max(st.k[kc[0]], st.k[kc[1]]);
+              let qm = 0;
+              for (let r = 0; r < rep; ++r) for (const c of kc) qm = Math.max(qm, st.q[(kh * rep + r) * hd + (c - kh * hd)]);
+              const m = km > 0 && qm > 0 ? Math.min(2 ** 10, Math.max(2 ** -10, km ** alpha / qm ** (1 - alpha))) : 1;
+              mu[kc[0]] = mu[kc[1]] = m;
+            }
+          }
+          const muQ = Float64Array.from({ length: dim }, (_, c) => mu[Math.floor(Math.floor(c / hd) / rep) * hd + (c % hd)]);
+          wqR = scaleRows(wq, dim, muQ.map((m) => 1 / m));
+          wkR = scaleRows(wk, dim, mu);
+        }
+        if (attention) {
+          const exps = (amax: (kh: number) => number) =>
+            Array.from({ length: at.nKvHeads }, (_, kh) => {
+              const a = amax(kh);
+              return a > 0 ? Math.min(14, Math.max(-8, Math.floor(Math.log2(448 / a)))) : 0;
+            });
+          // after RoPE |k_i| <= sqrt(2) max(|k_p|, |k_p+half|) for the pair p of i
+          const kExponents = exps((kh) => {
+            let a = 0;
+            for (let c = 0; c < hd; ++c) a = Math.max(a, (Math.SQRT2 * Math.max(st.k[kh * hd + (c % half)], st.k[kh * hd + (c % half) + half])) / mu[kh * hd + c]);
+            return a;
+          });
+          const vExponents = exps((kh) => {
+            let a = 0;
+            for (let c = kh * hd; c < (kh + 1) * hd; ++c) a = Math.max(a, st.v[c] / (lKvOf ? lKvOf[c] : 1));
+            return a;
+          });
+          aq = { fp8Queries: true, kExponents, vExponents, kvGroupSize, ...muRange(mu) };
+        } else aq = { fp8Queries: false, kExponents: null, vExponents: null, kvGroupSize, ...muRange(mu) };
+      }
       const sc = (w: Float64Array, k: number, l: Float64Array | null) => (l ? scaleCols(w, k, l) : w);
       const attnNorm = norm(blk.attnNorm, lQkv);
       const attn = track(
         new QuantizedAttention(
-          linear(`${p}.attn.wq`, sc(wq, dim, lQkv), dim, dim, at.wq.weight, lQkv, quantizeWeights),
-          linear(`${p}.attn.wk`, sc(wk, dim, lQkv), kvDim, dim, at.wk.weight, lQkv, quantizeWeights),
+          linear(`${p}.attn.wq`, sc(wqR, dim, lQkv), dim, dim, at.wq.weight, lQkv, quantizeWeights),
+          linear(`${p}.attn.wk`, sc(wkR, dim, lQkv), kvDim, dim, at.wk.weight, lQkv, quantizeWeights),
           linear(`${p}.attn.wv`, sc(wvS, dim, lQkv), kvDim, dim, at.wv.weight, lQkv, quantizeWeights),
           linear(`${p}.attn.wo`, woS, dim, dim, at.wo.weight, lO, quantizeWeights),
           at.nHeads,
           at.nKvHeads,
           at.headDim,
           at.ropeTheta,
+          aq,
         ),
       );
       const attnOutNorm = blk.attnOutNorm ? norm(blk.attnOutNorm, null) : null;

@@ -54,6 +54,16 @@ describe('quantizeModel', () => {
     }
     expect(maxErr).toBeLessThan(1e-4 * maxAbs);
     smoothed.dispose();
+    // the RoPE-aware pre-scale folded into W_q / W_k (pair- and GQA-consistent) leaves q . k unchanged
+    const rotated = kiln.quant.quantizeModel(model, calibration, { quantizeWeights: false, ropeScaling: true });
+    const info = rotated.blocks.items.map((b) => b.attn.quant!);
+    expect(Math.max(...info.map((a) => a.muMax / a.muMin))).toBeGreaterThan(1.5);
+    expect(info.every((a) => a.kExponents === null && !a.fp8Queries)).toBe(true);
+    const got2 = logits(rotated, tokens);
+    let maxErr2 = 0;
+    for (let i = 0; i < want.length; ++i) maxErr2 = Math.max(maxErr2, Math.abs(got2[i] - want[i]));
+    expect(maxErr2).toBeLessThan(1e-4 * maxAbs);
+    rotated.dispose();
     // the float model itself was not touched
     expect(Array.from(model.blocks.at(0).attnNorm.weight.dataSync() as Float32Array)).toEqual(Array.from(g0));
   });
@@ -65,6 +75,8 @@ describe('quantizeModel', () => {
       'int4, no smoothing': { smooth: false },
       'int4 + smoothing, int4 head': { quantizeHead: true },
       'int4 + smoothing, groups of 32': { groupSize: 32 },
+      'W4A8 + FP8 queries + INT4 KV': { attention: true },
+      'W4A8 + FP8 queries + INT4 KV, no RoPE-aware scaling': { attention: true, ropeScaling: false },
     };
     const ppl: Record<string, number> = { float32: float.perplexity };
     const err: Record<string, number> = {};
@@ -97,14 +109,16 @@ describe('quantizeModel', () => {
     // (a wrong smoothing direction or scale gives errors of tens of percent).
     for (const [name, v] of Object.entries(ppl)) expect(Math.abs(v / float.perplexity - 1), name).toBeLessThan(0.02);
     for (const [name, e] of Object.entries(err)) {
-      expect(e, name).toBeLessThan(name.includes('head') ? 0.05 : 0.03);
+      expect(e, name).toBeLessThan(name.includes('head') ? 0.05 : name.includes('KV') ? 0.1 : 0.03);
       expect(e, name).toBeGreaterThan(1e-4); // quantization really happened
     }
+    // the attention-side rounding is really applied on top of the weights' (measured 0.0073 / 0.0106 vs 0.0048)
+    for (const name of ['W4A8 + FP8 queries + INT4 KV', 'W4A8 + FP8 queries + INT4 KV, no RoPE-aware scaling']) expect(err[name], name).toBeGreaterThan(1.2 * err['int4 + smoothing']);
   });
 
-  it('the quantized model generates (cached == uncached greedy) and frees everything on dispose', () => {
+  it('the quantized model (INT4 head, FP8 queries, INT4 KV) generates (cached == uncached greedy) and frees everything on dispose', () => {
     const before = kiln.memory();
-    const q = kiln.quant.quantizeModel(model, calibration, { quantizeHead: true });
+    const q = kiln.quant.quantizeModel(model, calibration, { quantizeHead: true, attention: true });
     const prompt = Array.from(new TextEncoder().encode('The man said '));
     const a = kiln.nn.generate(q, prompt, { maxNewTokens: 16, temperature: 0 });
     const b = kiln.nn.generate(q, prompt, { maxNewTokens: 16, temperature: 0, cache: false });
@@ -130,6 +144,8 @@ describe('quantizeModel', () => {
       [model, calibration, { smooth: 'yes' }, /smooth must be a boolean/],
       [model, calibration, 5, /options/],
       [model, calibration, { groupSize: 48 }, /group/i],
+      [model, calibration, { attention: true, kvGroupSize: 5 }, /kvGroupSize/],
+      [model, calibration, { attention: 1 }, /attention must be a boolean/],
     ];
     for (const [m, c, o, re] of bad) {
       expect(() => kiln.quant.quantizeModel(m as kiln.nn.TransformerLM, c as kiln.Tensor<'int32'>[], o as kiln.quant.QuantizeModelOptions)).toThrow(re);
