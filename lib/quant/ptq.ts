@@ -494,6 +494,30 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
       const at = blk.attn;
       const [wq, wk, wv, wo] = [at.wq, at.wk, at.wv, at.wo].map((m) => host(m.weight));
       const [w1, w2, w3] = [blk.mlp.w1, blk.mlp.w2, blk.mlp.w3].map((m) => host(m.weight));
+      // RoPE-aware pre-scale mu per kv channel (pair- and GQA-consistent), folded into W_q / W_k
+      // first, so that the smoothing below sees the weights that get quantized
+      const rep = at.nHeads / at.nKvHeads;
+      const hd = at.headDim;
+      const half = hd / 2;
+      const mu = new Float64Array(kvDim).fill(1);
+      let wqR = wq;
+      let wkR = wk;
+      if (ropeScaling) {
+        const st = stats[i];
+        for (let kh = 0; kh < at.nKvHeads; ++kh) {
+          for (let pr = 0; pr < half; ++pr) {
+            const kc = [kh * hd + pr, kh * hd + pr + half];
+            const km = Math.max(st.k[kc[0]], st.k[kc[1]]);
+            let qm = 0;
+            for (let r = 0; r < rep; ++r) for (const c of kc) qm = Math.max(qm, st.q[(kh * rep + r) * hd + (c - kh * hd)]);
+            const m = km > 0 && qm > 0 ? Math.min(2 ** 10, Math.max(2 ** -10, km ** alpha / qm ** (1 - alpha))) : 1;
+            mu[kc[0]] = mu[kc[1]] = m;
+          }
+        }
+        const muQ = Float64Array.from({ length: dim }, (_, c) => mu[Math.floor(Math.floor(c / hd) / rep) * hd + (c % hd)]);
+        wqR = scaleRows(wq, dim, muQ.map((m) => 1 / m));
+        wkR = scaleRows(wk, dim, mu);
+      }
       let lQkv: Float64Array | null = null;
       let lO: Float64Array | null = null;
       let l13: Float64Array | null = null;
@@ -505,11 +529,7 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
       let lKvOf: Float64Array | null = null;
       if (smooth) {
         const st = stats[i];
-        lQkv = lambdas(st.qkv, colMax([wq, wk, wv], dim), alpha);
-        l13 = lambdas(st.w13, colMax([w1, w3], dim), alpha);
         // wo's input channel c = head h, d comes from kv head h / rep: one lambda per kv channel
-        const rep = at.nHeads / at.nKvHeads;
-        const hd = at.headDim;
         const kvAct = new Float64Array(kvDim);
         const kvW = new Float64Array(kvDim);
         const woMax = colMax([wo], dim);
@@ -527,32 +547,14 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
         l2 = lambdas(st.w2, colMax([w2], hidden), alpha);
         w3S = scaleRows(w3, dim, l2);
         w2S = scaleCols(w2, hidden, l2);
+        // the norms' factors from the weights as they will be quantized (after the row scalings above)
+        lQkv = lambdas(st.qkv, colMax([wqR, wkR, wvS], dim), alpha);
+        l13 = lambdas(st.w13, colMax([w1, w3S], dim), alpha);
       }
-      // RoPE-aware pre-scale mu per kv channel (pair- and GQA-consistent) and the per-head 2^e of K and V
-      const rep = at.nHeads / at.nKvHeads;
-      const hd = at.headDim;
-      const half = hd / 2;
-      const mu = new Float64Array(kvDim).fill(1);
+      // the per-head 2^e of K (after RoPE) and V
       let aq: AttentionQuantInfo | null = null;
-      let wqR = wq;
-      let wkR = wk;
       if (ropeScaling || attention) {
         const st = stats[i];
-        if (ropeScaling) {
-          for (let kh = 0; kh < at.nKvHeads; ++kh) {
-            for (let pr = 0; pr < half; ++pr) {
-              const kc = [kh * hd + pr, kh * hd + pr + half];
-              const km = Math.max(st.k[kc[0]], st.k[kc[1]]);
-              let qm = 0;
-              for (let r = 0; r < rep; ++r) for (const c of kc) qm = Math.max(qm, st.q[(kh * rep + r) * hd + (c - kh * hd)]);
-              const m = km > 0 && qm > 0 ? Math.min(2 ** 10, Math.max(2 ** -10, km ** alpha / qm ** (1 - alpha))) : 1;
-              mu[kc[0]] = mu[kc[1]] = m;
-            }
-          }
-          const muQ = Float64Array.from({ length: dim }, (_, c) => mu[Math.floor(Math.floor(c / hd) / rep) * hd + (c % hd)]);
-          wqR = scaleRows(wq, dim, muQ.map((m) => 1 / m));
-          wkR = scaleRows(wk, dim, mu);
-        }
         if (attention) {
           const exps = (amax: (kh: number) => number) =>
             Array.from({ length: at.nKvHeads }, (_, kh) => {

@@ -103,16 +103,17 @@ describe('quantizeModel', () => {
     console.log(`[quant-ptq] validation perplexity (${EVAL.batches * EVAL.batchSize * EVAL.ctx} tokens): ${Object.entries(ppl).map(([k, v]) => `${k} ${v.toFixed(3)} (${(100 * (v / float.perplexity - 1)).toFixed(2)}%${k in err ? `, logit rel. RMS err ${err[k].toFixed(4)}` : ''})`).join('; ')}`);
     // the model learned something (unigram-level perplexity of bytes is ~25-30; init is ~256)
     expect(float.perplexity).toBeLessThan(40);
-    // Measured on this setup: |delta ppl| <= 0.13%, logit error 0.4-0.6% (1.5% with the
-    // INT4 head). The bounds leave ~10x headroom for kernel summation order and
-    // platform differences while still catching a broken fold or quantizer
-    // (a wrong smoothing direction or scale gives errors of tens of percent).
+    // Measured on this setup: |delta ppl| <= 0.12%, logit error 0.4-0.6% (1.5% with the
+    // INT4 head, 0.8-1.0% with FP8 queries + INT4 KV). The bounds leave room for
+    // kernel summation order and platform differences. The perplexity bound alone
+    // is loose (a fold in the wrong direction for wv/w3 moved perplexity by only
+    // 0.8%); the logit bound is what catches it (6.8% RMS error with that bug).
     for (const [name, v] of Object.entries(ppl)) expect(Math.abs(v / float.perplexity - 1), name).toBeLessThan(0.02);
     for (const [name, e] of Object.entries(err)) {
       expect(e, name).toBeLessThan(name.includes('head') ? 0.05 : name.includes('KV') ? 0.1 : 0.03);
       expect(e, name).toBeGreaterThan(1e-4); // quantization really happened
     }
-    // the attention-side rounding is really applied on top of the weights' (measured 0.0073 / 0.0106 vs 0.0048)
+    // the attention-side rounding is really applied on top of the weights' (measured 0.0077 / 0.0103 vs 0.0038)
     for (const name of ['W4A8 + FP8 queries + INT4 KV', 'W4A8 + FP8 queries + INT4 KV, no RoPE-aware scaling']) expect(err[name], name).toBeGreaterThan(1.2 * err['int4 + smoothing']);
   });
 
