@@ -59,14 +59,29 @@ export function now(): number {
   return Number(process.hrtime.bigint()) / 1e9;
 }
 
-/** Median seconds of `reps` calls after 2 warm-ups. */
-export function timeSync(fn: () => void, reps: number): number {
+/** Median seconds of `reps` calls after 2 warm-ups; `wait` (e.g. a device synchronize) runs after each call, inside the timing. */
+export function timeSync(fn: () => void, reps: number, wait: () => void = () => {}): number {
   fn();
   fn();
+  wait();
   const t: number[] = [];
   for (let i = 0; i < reps; ++i) {
     const t0 = now();
     fn();
+    wait();
+    t.push(now() - t0);
+  }
+  return median(t);
+}
+
+/** timeSync for an async call. */
+export async function timeAsync(fn: () => Promise<void>, reps: number): Promise<number> {
+  await fn();
+  await fn();
+  const t: number[] = [];
+  for (let i = 0; i < reps; ++i) {
+    const t0 = now();
+    await fn();
     t.push(now() - t0);
   }
   return median(t);

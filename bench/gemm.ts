@@ -22,7 +22,7 @@
 // --threads): OPENBLAS_NUM_THREADS for NumPy, intraOpNumThreads for onnxruntime.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { DATE, flag, kiln, limitsLine, machineLine, measurePeak, median, now, opt, outPath, ROOT, timeSync, VERSION, writeTable } from './common';
+import { DATE, flag, kiln, limitsLine, machineLine, measurePeak, now, opt, outPath, ROOT, timeAsync, timeSync, VERSION, writeTable } from './common';
 import { Pb, valueInfo } from './onnx';
 
 type KTensor = import('../dist/cjs/index').Tensor<'float32'>;
@@ -49,20 +49,6 @@ const SHAPES: Shape[] = [
         { name: '(256, 4096, 4096)', m: 256, k: 4096, n: 4096 },
       ]),
 ];
-
-// ---- timing --------------------------------------------------------------------------
-
-async function timeAsync(fn: () => Promise<void>, reps: number): Promise<number> {
-  await fn();
-  await fn();
-  const t: number[] = [];
-  for (let i = 0; i < reps; ++i) {
-    const t0 = now();
-    await fn();
-    t.push(now() - t0);
-  }
-  return median(t);
-}
 
 // ---- kiln ----------------------------------------------------------------------------
 

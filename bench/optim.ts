@@ -29,7 +29,7 @@
 // On the CPU the memory read bandwidth of bench/peak/fma_peak.cpp is printed too.
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
-import { DATE, kiln, machineLine, measurePeak, median, now, opt, outPath, VERSION, writeTable } from './common';
+import { DATE, kiln, machineLine, measurePeak, now, opt, outPath, timeSync, VERSION, writeTable } from './common';
 
 type Tensor = import('../dist/cjs/index').Tensor;
 
@@ -58,20 +58,6 @@ function repsFor(fn: () => void): number {
   fn();
   sync();
   return Math.min(50, Math.max(5, Math.ceil(0.5 / Math.max(now() - t0, 1e-6))));
-}
-
-function timeMedian(fn: () => void, reps: number): number {
-  fn();
-  fn();
-  sync();
-  const t: number[] = [];
-  for (let i = 0; i < reps; ++i) {
-    const t0 = now();
-    fn();
-    sync();
-    t.push(now() - t0);
-  }
-  return median(t);
 }
 
 // ---- kiln cases -----------------------------------------------------------------------------
@@ -108,7 +94,7 @@ function kilnCase(c: Case, reps: number | null): { sec: number; reps: number } {
   const o = makeOptimizer(c, params);
   const step = () => void o.step();
   const r = reps ?? repsFor(step);
-  const sec = timeMedian(step, r);
+  const sec = timeSync(step, r, sync);
   o.dispose();
   params.forEach((p) => p.dispose());
   return { sec, reps: r };
@@ -121,7 +107,7 @@ function kilnCopy(reps: number | null): { sec: number; reps: number } {
   const dst = kiln.zeros([COPY_N], { device: DEVICE });
   const fn = () => void dst.copy_(src);
   const r = reps ?? repsFor(fn);
-  const sec = timeMedian(fn, r);
+  const sec = timeSync(fn, r, sync);
   src.dispose();
   dst.dispose();
   return { sec, reps: r };

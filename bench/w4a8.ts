@@ -31,7 +31,7 @@
 // / 128) per second, against the machine's read bandwidth (bench/peak), and
 // the largest difference between the onnxruntime and kiln outputs relative to
 // the largest output (a check that both compute the same product).
-import { DATE, flag, kiln, limitsLine, machineLine, measurePeak, median, now, opt, outPath, ROOT, VERSION, writeTable } from './common';
+import { DATE, flag, kiln, limitsLine, machineLine, measurePeak, now, opt, outPath, ROOT, timeAsync, timeSync, VERSION, writeTable } from './common';
 import { intAttr, model, node, ONNX_FLOAT, ONNX_UINT8, Pb, tensorProto, valueInfo } from './onnx';
 
 type KTensor = import('../dist/cjs/index').Tensor;
@@ -98,32 +98,6 @@ function matmulNBitsModel(n: number, k: number, b: Uint8Array, scales: Float32Ar
     ['', 13],
     ['com.microsoft', 1],
   ]);
-}
-
-// ---- timing ------------------------------------------------------------------------------
-
-async function timeAsync(fn: () => Promise<void>, reps: number): Promise<number> {
-  await fn();
-  await fn();
-  const t: number[] = [];
-  for (let i = 0; i < reps; ++i) {
-    const t0 = now();
-    await fn();
-    t.push(now() - t0);
-  }
-  return median(t);
-}
-
-function timeSyncRotating(fn: () => void, reps: number): number {
-  fn();
-  fn();
-  const t: number[] = [];
-  for (let i = 0; i < reps; ++i) {
-    const t0 = now();
-    fn();
-    t.push(now() - t0);
-  }
-  return median(t);
 }
 
 /** A copy of a tensor in its own storage. */
@@ -232,8 +206,8 @@ async function main(): Promise<void> {
 
       const row: Row = { n, k, m, reps, w4a8: Infinity, f32: Infinity, ort0: null, ort4: null, diff0: diffs[0], diff4: diffs[4] };
       for (let r = 0; r < ROUNDS; ++r) {
-        row.w4a8 = Math.min(row.w4a8, timeSyncRotating(w4a8, reps));
-        row.f32 = Math.min(row.f32, timeSyncRotating(f32, reps));
+        row.w4a8 = Math.min(row.w4a8, timeSync(w4a8, reps));
+        row.f32 = Math.min(row.f32, timeSync(f32, reps));
         for (const level of [0, 4]) {
           const list = sessions[level];
           if (!list || !feeds) continue;
