@@ -8,7 +8,7 @@ import type { Device } from '../device';
 import type { DType } from '../dtype';
 import { ShapeError, ValueError } from '../errors';
 import { tidy } from '../lifetime';
-import type { Tensor } from '../tensor';
+import { Tensor as TensorClass, type Tensor } from '../tensor';
 import { CausalSelfAttention } from './attention';
 import { Initializer } from './init';
 import { Embedding, Linear, RMSNorm, SwiGLU } from './layers';
@@ -141,24 +141,45 @@ export class TransformerLM extends Module {
 
   /** tokens int32 [batch, seq] -> logits [batch, seq, vocab] (and the loss given targets). */
   forward(tokens: Tensor<'int32'>, opts: LMForwardOptions = {}): LMOutput {
-    if (tokens.ndim !== 2 || tokens.dtype !== 'int32') throw new ShapeError(`kiln: TransformerLM: tokens must be int32 [batch, seq], got ${tokens.describe()}`);
-    const plan = opts.layers ?? this.blocks.items.map((_, i) => i);
-    for (const i of plan) {
-      if (!Number.isInteger(i) || i < 0 || i >= this.blocks.length) throw new ValueError(`kiln: TransformerLM: layer index ${String(i)} is out of range (0..${this.blocks.length - 1})`);
-    }
-    const cache = opts.cache;
-    if (cache && cache.slots < plan.length) throw new ValueError(`kiln: TransformerLM: the KV cache has ${cache.slots} slots for a plan of ${plan.length} layers`);
-    const out = tidy(() => {
-      let h = this.embed.forward(tokens);
-      plan.forEach((i, slot) => {
-        h = this.blocks.at(i).forward(h, opts.positions, cache ? { cache, slot } : undefined);
-      });
-      const hn = this.norm.forward(h);
-      const logits = this.lmHead ? this.lmHead.forward(hn) : gred.matmul(hn, gviews.transpose(this.embed.weight));
-      if (opts.targets === undefined) return { logits };
-      return { logits, loss: gnn.crossEntropy(logits, opts.targets) };
-    });
-    cache?.advance(tokens.shape[1]);
-    return out;
+    return lmForward('TransformerLM', this, tokens, opts);
   }
+}
+
+/** The pieces of a Llama-style LM that lmForward runs (TransformerLM, quant.QuantizedTransformerLM). */
+export interface LMParts {
+  readonly embed: { forward(ids: Tensor<'int32'>): Tensor; readonly weight: Tensor };
+  readonly blocks: { readonly length: number; at(i: number): { forward(h: Tensor, positions?: Tensor<'int32'>, cache?: { cache: KVCache; slot: number }): Tensor } };
+  readonly norm: { forward(h: Tensor): Tensor };
+  /** null: the output projection is the (tied) embedding. */
+  readonly lmHead: { forward(h: Tensor): Tensor } | null;
+}
+
+/**
+ * Embedding, the blocks of the layer plan (slot j of a KV cache serves the j-th
+ * planned layer), final norm, output projection, and the mean cross entropy
+ * given targets; the cache advances by the sequence length.
+ */
+export function lmForward(name: string, m: LMParts, tokens: Tensor<'int32'>, opts: LMForwardOptions = {}): LMOutput {
+  if (!(tokens instanceof TensorClass) || tokens.ndim !== 2 || tokens.dtype !== 'int32') {
+    throw new ShapeError(`kiln: ${name}: tokens must be int32 [batch, seq], got ${tokens instanceof TensorClass ? tokens.describe() : String(tokens)}`);
+  }
+  const n = m.blocks.length;
+  const plan = opts.layers ?? Array.from({ length: n }, (_, i) => i);
+  for (const i of plan) {
+    if (!Number.isInteger(i) || i < 0 || i >= n) throw new ValueError(`kiln: ${name}: layer index ${String(i)} is out of range (0..${n - 1})`);
+  }
+  const cache = opts.cache;
+  if (cache && cache.slots < plan.length) throw new ValueError(`kiln: ${name}: the KV cache has ${cache.slots} slots for a plan of ${plan.length} layers`);
+  const out = tidy(() => {
+    let h = m.embed.forward(tokens);
+    plan.forEach((i, slot) => {
+      h = m.blocks.at(i).forward(h, opts.positions, cache ? { cache, slot } : undefined);
+    });
+    const hn = m.norm.forward(h);
+    const logits = m.lmHead ? m.lmHead.forward(hn) : gred.matmul(hn, gviews.transpose(m.embed.weight));
+    if (opts.targets === undefined) return { logits };
+    return { logits, loss: gnn.crossEntropy(logits, opts.targets) };
+  });
+  cache?.advance(tokens.shape[1]);
+  return out;
 }

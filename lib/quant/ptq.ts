@@ -10,7 +10,6 @@
 // The float model is only read.
 import * as g from '../autograd/grad-elementwise';
 import * as gnn from '../autograd/grad-nn';
-import * as gred from '../autograd/grad-reduce';
 import * as gviews from '../autograd/grad-views';
 import { noGrad } from '../autograd/mode';
 import * as creation from '../creation';
@@ -19,7 +18,7 @@ import { tidy } from '../lifetime';
 import type { KVCache } from '../nn/kv-cache';
 import { Embedding, Linear, RMSNorm } from '../nn/layers';
 import { Module, ModuleList } from '../nn/module';
-import { TransformerLM, type LMForwardOptions, type LMOutput, type TransformerConfig } from '../nn/transformer';
+import { lmForward, TransformerLM, type LMForwardOptions, type LMOutput, type TransformerConfig } from '../nn/transformer';
 import { Tensor } from '../tensor';
 import { dequantizeActivationFp8, quantizeActivationFp8 } from './activation';
 import { options } from './int4';
@@ -269,31 +268,9 @@ export class QuantizedTransformerLM extends Module {
     this.eval();
   }
 
-  /** tokens int32 [batch, seq] -> float32 logits [batch, seq, vocab] (and the loss given targets). */
+  /** tokens int32 [batch, seq] -> float32 logits [batch, seq, vocab] (and the loss given targets); inference only (no graph). */
   forward(tokens: Tensor<'int32'>, opts: LMForwardOptions = {}): LMOutput {
-    if (!(tokens instanceof Tensor) || tokens.ndim !== 2 || tokens.dtype !== 'int32') {
-      throw new ShapeError(`kiln: QuantizedTransformerLM: tokens must be int32 [batch, seq], got ${tokens instanceof Tensor ? tokens.describe() : String(tokens)}`);
-    }
-    const plan = opts.layers ?? this.blocks.items.map((_, i) => i);
-    for (const i of plan) {
-      if (!Number.isInteger(i) || i < 0 || i >= this.blocks.length) throw new ValueError(`kiln: QuantizedTransformerLM: layer index ${String(i)} is out of range (0..${this.blocks.length - 1})`);
-    }
-    const cache = opts.cache;
-    if (cache && cache.slots < plan.length) throw new ValueError(`kiln: QuantizedTransformerLM: the KV cache has ${cache.slots} slots for a plan of ${plan.length} layers`);
-    const out = noGrad(() =>
-      tidy(() => {
-        let h = this.embed.forward(tokens);
-        plan.forEach((i, slot) => {
-          h = this.blocks.at(i).forward(h, opts.positions, cache ? { cache, slot } : undefined);
-        });
-        const hn = this.norm.forward(h);
-        const logits = this.lmHead ? this.lmHead.forward(hn) : gred.matmul(hn, gviews.transpose(this.embed.weight));
-        if (opts.targets === undefined) return { logits };
-        return { logits, loss: gnn.crossEntropy(logits, opts.targets) };
-      }),
-    );
-    cache?.advance(tokens.shape[1]);
-    return out;
+    return noGrad(() => lmForward('QuantizedTransformerLM', this, tokens, opts));
   }
 }
 
