@@ -1,7 +1,7 @@
 // kiln.sched.plot: an SVG chart of lr vs step for one or more schedules (the
 // renderer is lib/plot/line-chart.ts).
 import { ValueError } from '../errors';
-import { lineChart } from '../plot/line-chart';
+import { lineChart, type LineChartOptions } from '../plot/line-chart';
 import { checkStep, lrAt, normalize } from './evaluate';
 import type { LrContext, Schedule } from './spec';
 
@@ -12,18 +12,10 @@ export interface PlotSeries {
   ctx?: { base?: number };
 }
 
-export interface PlotOptions {
+/** The chart's options (path, title, size, logY, axis labels) plus the steps to plot. */
+export interface PlotOptions extends Pick<LineChartOptions, 'path' | 'title' | 'width' | 'height' | 'logY' | 'xLabel' | 'yLabel'> {
   /** Steps to plot (0 .. steps - 1). */
   steps: number;
-  /** Write the SVG to this file (folders are created). */
-  path?: string;
-  title?: string;
-  width?: number;
-  height?: number;
-  /** Logarithmic lr axis (every value must be > 0). */
-  logY?: boolean;
-  xLabel?: string;
-  yLabel?: string;
   /** Most points drawn per series (steps are sampled evenly beyond it); default 2000. */
   maxPoints?: number;
 }
