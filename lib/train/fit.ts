@@ -92,8 +92,7 @@ export interface FitResult {
   checkpoint: string | null;
 }
 
-function positiveInt(name: string, v: unknown, optional = false): number | undefined {
-  if (v === undefined && optional) return undefined;
+function positiveInt(name: string, v: unknown): number {
   if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ValueError(`kiln: train.fit: ${name} must be a positive integer, got ${String(v)}`);
   return v as number;
 }
@@ -122,12 +121,11 @@ function joinOptimizerState(json: CheckpointState['optimizer'], tensors: Record<
   return { state: state as OptimizerStateDict['state'], param_groups: json.param_groups };
 }
 
-const comparableConfig = (c: Readonly<Record<string, unknown>> | undefined): string | null => {
+/** A model config as a canonical string without its device (a checkpoint resumes on any device). */
+function comparableConfig(c: Readonly<Record<string, unknown>> | undefined): string | null {
   if (!c) return null;
-  const { device: _d, ...rest } = c as Record<string, unknown>;
-  void _d;
-  return JSON.stringify(Object.keys(rest).sort().map((k) => [k, rest[k]]));
-};
+  return JSON.stringify(Object.entries(c).filter(([k]) => k !== 'device').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
 
 /** A snapshot of training state held in memory (valid until the trainer's next snapshot()). */
 export interface TrainerSnapshot {
@@ -186,20 +184,20 @@ export class Trainer {
     this.model = model;
     this.data = data;
     this.optimizer = optimizer;
-    this.batchSize = positiveInt('batchSize', opts.batchSize)!;
-    this.ctx = positiveInt('ctx', opts.ctx)!;
-    this.accumulate = positiveInt('accumulate', opts.accumulate ?? 1)!;
+    this.batchSize = positiveInt('batchSize', opts.batchSize);
+    this.ctx = positiveInt('ctx', opts.ctx);
+    this.accumulate = positiveInt('accumulate', opts.accumulate ?? 1);
     this.seed = opts.seed ?? 0;
     if (!Number.isSafeInteger(this.seed) || this.seed < 0) throw new ValueError(`kiln: ${op}: seed must be a non-negative integer, got ${String(opts.seed)}`);
     if ((opts.steps === undefined) === (opts.tokens === undefined)) throw new ValueError(`kiln: ${op}: give exactly one of 'steps' and 'tokens'`);
-    this.totalSteps = opts.steps !== undefined ? positiveInt('steps', opts.steps)! : Math.ceil(positiveInt('tokens', opts.tokens)! / this.tokensPerStep);
+    this.totalSteps = opts.steps !== undefined ? positiveInt('steps', opts.steps) : Math.ceil(positiveInt('tokens', opts.tokens) / this.tokensPerStep);
     this.clip = opts.clipGradNorm ?? null;
     if (this.clip !== null && !(typeof this.clip === 'number' && this.clip > 0)) throw new ValueError(`kiln: ${op}: clipGradNorm must be a number > 0 or null, got ${String(this.clip)}`);
     this.pDrop = opts.layerDropout ?? 0;
     if (!(this.pDrop >= 0 && this.pDrop < 1)) throw new ValueError(`kiln: ${op}: layerDropout must be in [0, 1), got ${String(this.pDrop)}`);
     this.nLayers = model.config?.nLayers;
     if (this.pDrop > 0 && !Number.isSafeInteger(this.nLayers)) throw new ValueError(`kiln: ${op}: layerDropout needs a model with config.nLayers`);
-    this.evalBatches = positiveInt('evalBatches', opts.evalBatches ?? 8)!;
+    this.evalBatches = positiveInt('evalBatches', opts.evalBatches ?? 8);
     const ck = opts.checkpoint;
     if (ck) {
       if (typeof ck.dir !== 'string' || ck.dir === '') throw new ValueError(`kiln: ${op}: checkpoint.dir must be a folder path`);
