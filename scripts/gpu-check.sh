@@ -16,13 +16,17 @@
 # Checks, in order:
 #   1. card, driver and clocks (nvidia-smi)
 #   2. <suite>:          build/kiln_native_tests <suite> for every CUDA suite
-#                        (cuda, cuda_matmul, cuda_ops, cuda_nn, cuda_compare, cuda_optim: each op CUDA vs CPU)
+#                        (cuda, cuda_matmul, cuda_ops, cuda_nn, cuda_compare, cuda_optim, cuda_quant:
+#                        each op CUDA vs CPU)
 #   3. <suite>-memcheck: the same under compute-sanitizer memcheck
 #   4. addon-info:       the addon loads and sees the GPU (only when node is on PATH)
 #   5. js-smoke:         scripts/gpu-smoke.cjs through the public API (needs node and dist/)
 #   6. bench:            bench/gpu.cjs, kiln vs PyTorch on this card (table printed last)
 #   7. bench-optim:      dist/bench/optim.js --device cuda: kiln AdamW / LAMB / LARS vs
 #                        torch.optim.AdamW(fused=True / foreach=True) and a device copy
+#   8. bench-w4a8:       bench/w4a8_gpu.cjs: kiln W4A8 linear vs torch bf16 matmul and
+#                        torch._scaled_mm (FP8, per-tensor / row-wise) on the Llama-2-7B /
+#                        Llama-3-8B linear shapes, M = 1 .. 16384 (table printed last)
 # Full logs go to $OUT when set (they come back from the device tool), else to
 # a temporary folder. Ends with a summary table; exits 1 when a check failed.
 set -uo pipefail
@@ -83,7 +87,7 @@ if [ ! -x "$BIN" ]; then
   echo "missing $BIN: build it on the build machine (cmake --build build --target kiln_native_tests) and carry build/"
   record cuda-tests "FAIL(no binary)" 0
 else
-  SUITES=(cuda cuda_matmul cuda_ops cuda_nn cuda_compare cuda_optim)
+  SUITES=(cuda cuda_matmul cuda_ops cuda_nn cuda_compare cuda_optim cuda_quant)
   for suite in "${SUITES[@]}"; do run_check "$suite" 180 "$BIN" "$suite"; done
 
   sanitizer=$(command -v compute-sanitizer || true)
@@ -139,6 +143,12 @@ else
   record bench-optim n/a 0
 fi
 
+if command -v node >/dev/null 2>&1 && [ -f dist/cjs/index.js ] && [ -d node_modules/node-gyp-build ]; then
+  run_check bench-w4a8 420 node bench/w4a8_gpu.cjs --out "$LOG_DIR/w4a8-gpu-bench.md"
+else
+  record bench-w4a8 n/a 0
+fi
+
 echo
 echo "== summary ($(head -n 2 "$LOG_DIR/card.csv" | tail -n 1))"
 printf '%-16s %-28s %8s\n' check result seconds | tee "$LOG_DIR/summary.txt"
@@ -152,6 +162,10 @@ fi
 if [ -f "$LOG_DIR/optim-bench.md" ]; then
   echo
   cat "$LOG_DIR/optim-bench.md"
+fi
+if [ -f "$LOG_DIR/w4a8-gpu-bench.md" ]; then
+  echo
+  cat "$LOG_DIR/w4a8-gpu-bench.md"
 fi
 if [ "$failed" -ne 0 ]; then
   echo "gpu-check: FAILED"
