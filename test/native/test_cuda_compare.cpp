@@ -14,154 +14,43 @@
 // pairs) needs only a CUDA build. This file uses only kiln's backend-neutral
 // headers, so it compiles with or without CUDA.
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
-#include <memory>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "device_testing.h"
 #include "harness.h"
 #include "kiln/cuda.h"
 #include "kiln/dtype.h"
 #include "kiln/registry.h"
 #include "kiln/status.h"
-#include "kiln/storage.h"
-#include "kiln/view.h"
 
 namespace {
 
-using kiln::Device;
-using kiln::DeviceKind;
+using dvt::Layout;
+using dvt::Operand;
+using dvt::output;
+using dvt::require_cuda;
+using dvt::storage_elems;
 using kiln::DType;
-using kiln::KernelArgs;
-using kiln::Status;
 using kiln::StatusCode;
-using kiln::View;
-
-const Device kCpu{DeviceKind::CPU, 0};
-const Device kGpu{DeviceKind::CUDA, 0};
 
 const char* const kCompareOps[] = {"eq", "ne", "lt", "le", "gt", "ge"};
 const DType kCompareDTypes[] = {DType::Float32, DType::Float16, DType::BFloat16, DType::Int32,
                                 DType::Int8,    DType::UInt8,   DType::Bool};
 
-void require_cuda() {
-  const kiln::cuda::Availability& a = kiln::cuda::availability();
-  if (!a.available) kt::skip("CUDA is unavailable: " + a.reason);
-}
-
 std::string dt(DType t) { return kiln::dtype_name(t); }
-
-// ---- storages ------------------------------------------------------------------------
-
-class Buffer {
- public:
-  Buffer(Device d, size_t bytes) : dev_(d), bytes_(bytes) { status_ = kiln::storage_alloc(d, bytes, &ptr_); }
-  ~Buffer() { kiln::storage_free(dev_, ptr_, bytes_); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  void* ptr() const { return ptr_; }
-  size_t bytes() const { return bytes_; }
-  const Status& status() const { return status_; }
-
- private:
-  Device dev_;
-  size_t bytes_;
-  void* ptr_ = nullptr;
-  Status status_;
-};
-
-// The same bytes in a host storage and in a cuda:0 storage.
-struct Twin {
-  Buffer cpu, gpu;
-  Status status;
-  explicit Twin(const std::vector<uint8_t>& init) : cpu(kCpu, init.size()), gpu(kGpu, init.size()) {
-    status = cpu.status().ok() ? gpu.status() : cpu.status();
-    if (status.ok() && !init.empty()) {
-      std::memcpy(cpu.ptr(), init.data(), init.size());
-      status = kiln::storage_copy(kGpu, gpu.ptr(), kCpu, init.data(), init.size());
-    }
-  }
-  std::vector<uint8_t> cpu_bytes() const {
-    std::vector<uint8_t> v(cpu.bytes());
-    if (!v.empty()) std::memcpy(v.data(), cpu.ptr(), v.size());
-    return v;
-  }
-  Status gpu_bytes(std::vector<uint8_t>* out) const {
-    out->assign(gpu.bytes(), 0);
-    if (out->empty()) return Status::Ok();
-    return kiln::storage_copy(kCpu, out->data(), kGpu, gpu.ptr(), gpu.bytes());
-  }
-};
-
-// ---- views ------------------------------------------------------------------------------
-
-// dtype, shape, element strides (empty: contiguous) and element offset.
-struct Layout {
-  DType dtype = DType::Float32;
-  std::vector<int64_t> shape;
-  std::vector<int64_t> strides;
-  int64_t offset = 0;
-};
-
-std::vector<int64_t> strides_of(const Layout& l) {
-  if (!l.strides.empty()) return l.strides;
-  std::vector<int64_t> s(l.shape.size());
-  int64_t step = 1;
-  for (size_t i = l.shape.size(); i-- > 0;) {
-    s[i] = step;
-    step *= l.shape[i];
-  }
-  return s;
-}
-
-int64_t storage_elems(const Layout& l) {
-  int64_t n = 1;
-  for (int64_t d : l.shape) n *= d;
-  if (n == 0) return 0;
-  const std::vector<int64_t> s = strides_of(l);
-  int64_t last = l.offset;
-  for (size_t i = 0; i < l.shape.size(); ++i) last += (l.shape[i] - 1) * s[i];
-  return last + 1;
-}
-
-View make_view(Device dev, const Buffer& buf, const Layout& l) {
-  View v;
-  v.base = buf.ptr();
-  v.storage_bytes = buf.bytes();
-  v.device = dev;
-  v.dtype = l.dtype;
-  v.ndim = static_cast<int>(l.shape.size());
-  const std::vector<int64_t> s = strides_of(l);
-  for (int i = 0; i < v.ndim; ++i) {
-    v.shape[i] = l.shape[static_cast<size_t>(i)];
-    v.strides[i] = s[static_cast<size_t>(i)];
-  }
-  v.offset = l.offset;
-  return v;
-}
-
-std::string layout_str(const Layout& l) {
-  std::string s = dt(l.dtype) + "[";
-  for (size_t i = 0; i < l.shape.size(); ++i) s += (i ? "," : "") + std::to_string(l.shape[i]);
-  s += "]";
-  if (!l.strides.empty()) {
-    s += " strides [";
-    for (size_t i = 0; i < l.strides.size(); ++i) s += (i ? "," : "") + std::to_string(l.strides[i]);
-    s += "]";
-  }
-  if (l.offset) s += " offset " + std::to_string(l.offset);
-  return s;
-}
 
 // ---- element data ---------------------------------------------------------------------------
 
-// A storage image of n elements of dtype t: half from a pool of specials (equal
-// values, -0 / +0, NaNs of both signs and several payloads, inf, subnormals,
-// extremes), half arbitrary bit patterns; bool: 0, 1 and other nonzero bytes.
-std::vector<uint8_t> random_image(DType t, int64_t n, std::mt19937_64& rng) {
+// A storage image of n elements of dtype t made for comparisons (unlike
+// dvt::random_image: values that repeat, 1.0 beside 1.0 + ulp, int8 extremes,
+// bool bytes other than 0 and 1): half from a pool of specials (-0 / +0, NaNs
+// of both signs and several payloads, inf, subnormals, extremes), half
+// arbitrary bit patterns; bool: 0, 1 and other nonzero bytes.
+std::vector<uint8_t> compare_image(DType t, int64_t n, std::mt19937_64& rng) {
   static const uint32_t kF32[] = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00000u,
                                   0x7FA00001u, 0x3F800000u, 0xBF800000u, 0x3F800001u, 0x00000001u, 0x807FFFFFu,
                                   0x7F7FFFFFu, 0x00800000u};
@@ -192,77 +81,18 @@ std::vector<uint8_t> random_image(DType t, int64_t n, std::mt19937_64& rng) {
   return img;
 }
 
-struct Operand {
-  Layout layout;
-  std::vector<uint8_t> init;  // the whole storage image
-};
 
-Operand input(const Layout& l, std::mt19937_64& rng) { return Operand{l, random_image(l.dtype, storage_elems(l), rng)}; }
-Operand output(const Layout& l) {
-  return Operand{l, std::vector<uint8_t>(static_cast<size_t>(storage_elems(l)) * kiln::dtype_size(l.dtype), 0xA5)};
-}
-
-struct Outcome {
-  Status cpu, gpu;
-  std::vector<uint8_t> cpu_out, gpu_out;  // the output storage after each run
-  bool ran = false;
-};
-
-// Runs `op` on the CPU and on cuda:0 over copies of the same operands (one output).
-Outcome run_both(const std::string& what, const char* op, DType key, const std::vector<Operand>& ins, const Operand& out) {
-  Outcome res;
-  std::vector<std::unique_ptr<Twin>> tin;
-  for (const Operand& o : ins) tin.emplace_back(new Twin(o.init));
-  Twin tout(out.init);
-  for (const auto& t : tin) {
-    KCHECK(t->status.ok()) << what << ": " << t->status.message();
-    if (!t->status.ok()) return res;
-  }
-  KCHECK(tout.status.ok()) << what << ": " << tout.status.message();
-  if (!tout.status.ok()) return res;
-  auto call = [&](bool gpu) {
-    const Device dev = gpu ? kGpu : kCpu;
-    std::vector<View> vin;
-    for (size_t i = 0; i < ins.size(); ++i) vin.push_back(make_view(dev, gpu ? tin[i]->gpu : tin[i]->cpu, ins[i].layout));
-    const View vout = make_view(dev, gpu ? tout.gpu : tout.cpu, out.layout);
-    KernelArgs args;
-    args.op = op;
-    args.in = vin.data();
-    args.n_in = static_cast<int>(vin.size());
-    args.out = &vout;
-    args.n_out = 1;
-    return kiln::run_kernel(key, args);
-  };
-  res.cpu = call(false);
-  res.gpu = call(true);
-  res.cpu_out = tout.cpu_bytes();
-  const Status rs = tout.gpu_bytes(&res.gpu_out);
-  KCHECK(rs.ok()) << what << ": reading back the output: " << rs.message();
-  res.ran = rs.ok();
-  return res;
-}
+Operand input(const Layout& l, std::mt19937_64& rng) { return Operand{l, compare_image(l.dtype, storage_elems(l), rng)}; }
 
 // Both succeed and the output storages are the same bytes.
 void compare(const std::string& what, const char* op, DType key, const std::vector<Operand>& ins, const Operand& out) {
-  const Outcome r = run_both(what, op, key, ins, out);
-  if (!r.ran) return;
-  KCHECK(r.cpu.ok()) << what << ": cpu: " << r.cpu.message();
-  KCHECK(r.gpu.ok()) << what << ": cuda: " << r.gpu.message();
-  if (!r.cpu.ok() || !r.gpu.ok()) return;
-  size_t diffs = 0, first = 0;
-  for (size_t i = 0; i < r.cpu_out.size() && i < r.gpu_out.size(); ++i) {
-    if (r.cpu_out[i] != r.gpu_out[i] && diffs++ == 0) first = i;
-  }
-  KCHECK(r.cpu_out.size() == r.gpu_out.size() && diffs == 0)
-      << what << ": output " << layout_str(out.layout) << ": " << diffs << " byte(s) differ, first at " << first
-      << ": cpu " << (first < r.cpu_out.size() ? static_cast<int>(r.cpu_out[first]) : -1) << " vs cuda "
-      << (first < r.gpu_out.size() ? static_cast<int>(r.gpu_out[first]) : -1);
+  dvt::compare(what, op, key, ins, {out});
 }
 
 // Both refuse with the same code and message, and neither wrote the output.
 void compare_error(const std::string& what, const char* op, DType key, const std::vector<Operand>& ins, const Operand& out,
                    StatusCode want) {
-  const Outcome r = run_both(what, op, key, ins, out);
+  const dvt::Outcome r = dvt::run_both(what, op, key, ins, {out});
   if (!r.ran) return;
   KCHECK(r.cpu.code() == want) << what << ": cpu " << kiln::status_code_name(r.cpu.code()) << " " << r.cpu.message();
   KCHECK(r.gpu.code() == r.cpu.code()) << what << ": cuda " << kiln::status_code_name(r.gpu.code()) << " vs cpu "
@@ -277,8 +107,8 @@ void compare_error(const std::string& what, const char* op, DType key, const std
   } else {
     KCHECK_EQ(r.gpu.message(), r.cpu.message()) << what;
   }
-  KCHECK(r.cpu_out == out.init) << what << ": the cpu wrote the output before failing";
-  KCHECK(r.gpu_out == out.init) << what << ": cuda wrote the output before failing";
+  KCHECK(r.cpu_out[0] == out.init) << what << ": the cpu wrote the output before failing";
+  KCHECK(r.gpu_out[0] == out.init) << what << ": cuda wrote the output before failing";
 }
 
 // ---- cases --------------------------------------------------------------------------------
@@ -288,10 +118,7 @@ struct Case {
   Layout a, b, out;  // dtypes set per run (out: bool)
 };
 
-Layout with(Layout l, DType t) {
-  l.dtype = t;
-  return l;
-}
+Layout with(const Layout& l, DType t) { return dvt::with_dtype(l, t); }
 
 std::vector<Case> cases() {
   const DType f = DType::Float32;
