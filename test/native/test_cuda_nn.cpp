@@ -52,6 +52,7 @@
 #include "kiln/storage.h"
 #include "attention_reference.h"
 #include "nn_testing.h"
+#include "norm_reference.h"
 #include "rope_reference.h"
 
 namespace {
@@ -169,73 +170,9 @@ void same_status(const std::string& what, const char* op, DType key, const std::
 
 namespace norm {
 
-struct Ref {
-  vd y, mean, rstd, gx, gw, gb, y_scale, gx_scale, gw_scale, gb_scale;
-};
-
-void ref_forward(bool layer, int64_t R, int64_t D, const vd& x, const vd& w, const vd& b, double eps, Ref* r) {
-  r->y.assign(static_cast<size_t>(R * D), 0);
-  r->y_scale.assign(static_cast<size_t>(R * D), 0);
-  r->mean.assign(static_cast<size_t>(R), 0);
-  r->rstd.assign(static_cast<size_t>(R), 0);
-  for (int64_t i = 0; i < R; ++i) {
-    const double* xr = &x[static_cast<size_t>(i * D)];
-    double mu = 0, ss = 0;
-    if (layer) {
-      for (int64_t j = 0; j < D; ++j) mu += xr[j];
-      mu = D > 0 ? mu / static_cast<double>(D) : 0;
-    }
-    for (int64_t j = 0; j < D; ++j) ss += (xr[j] - mu) * (xr[j] - mu);
-    const double rs = 1.0 / std::sqrt((D > 0 ? ss / static_cast<double>(D) : 0) + eps);
-    r->mean[static_cast<size_t>(i)] = mu;
-    r->rstd[static_cast<size_t>(i)] = rs;
-    for (int64_t j = 0; j < D; ++j) {
-      const size_t k = static_cast<size_t>(i * D + j);
-      const double xh = (xr[j] - mu) * rs, wj = w[static_cast<size_t>(j)], bj = layer ? b[static_cast<size_t>(j)] : 0.0;
-      r->y[k] = xh * wj + bj;
-      r->y_scale[k] = std::fabs(xh * wj) + std::fabs(bj) + std::fabs(mu * rs * wj) + 1e-30;
-    }
-  }
-}
-
-void ref_backward(bool layer, int64_t R, int64_t D, const vd& x, const vd& w, const vd& gy, double eps, Ref* r) {
-  Ref f;
-  ref_forward(layer, R, D, x, w, vd(static_cast<size_t>(D), 0.0), eps, &f);
-  r->gx.assign(static_cast<size_t>(R * D), 0);
-  r->gx_scale.assign(static_cast<size_t>(R * D), 0);
-  r->gw.assign(static_cast<size_t>(D), 0);
-  r->gb.assign(static_cast<size_t>(D), 0);
-  r->gw_scale.assign(static_cast<size_t>(D), 1e-30);
-  r->gb_scale.assign(static_cast<size_t>(D), 1e-30);
-  for (int64_t i = 0; i < R; ++i) {
-    const double mu = f.mean[static_cast<size_t>(i)], rs = f.rstd[static_cast<size_t>(i)];
-    double sg = 0, sgx = 0, sga = 0, sgxa = 0;
-    for (int64_t j = 0; j < D; ++j) {
-      const size_t k = static_cast<size_t>(i * D + j);
-      const double g = gy[k] * w[static_cast<size_t>(j)], xh = (x[k] - mu) * rs, xm = std::fabs(xh) + std::fabs(mu * rs);
-      sg += g;
-      sgx += g * xh;
-      sga += std::fabs(g);
-      sgxa += std::fabs(g) * xm;
-    }
-    const double invD = D > 0 ? 1.0 / static_cast<double>(D) : 0;
-    for (int64_t j = 0; j < D; ++j) {
-      const size_t k = static_cast<size_t>(i * D + j);
-      const double g = gy[k] * w[static_cast<size_t>(j)], xh = (x[k] - mu) * rs, xm = std::fabs(xh) + std::fabs(mu * rs);
-      if (layer) {
-        r->gx[k] = rs * (g - sg * invD - xh * sgx * invD);
-        r->gx_scale[k] = rs * (std::fabs(g) + sga * invD + xm * sgxa * invD) + 1e-30;
-      } else {
-        r->gx[k] = rs * g - xh * sgx * invD * rs;
-        r->gx_scale[k] = rs * (std::fabs(g) + xm * sgxa * invD) + 1e-30;
-      }
-      r->gw[static_cast<size_t>(j)] += gy[k] * xh;
-      r->gw_scale[static_cast<size_t>(j)] += std::fabs(gy[k]) * xm;
-      r->gb[static_cast<size_t>(j)] += gy[k];
-      r->gb_scale[static_cast<size_t>(j)] += std::fabs(gy[k]);
-    }
-  }
-}
+using Ref = normref::NormRef;
+using normref::ref_backward;
+using normref::ref_forward;
 
 struct Case {
   bool layer;
