@@ -4,12 +4,12 @@
 
 #include "kiln/matmul.h"
 
+#include "checks.h"
+
 namespace kiln {
 namespace {
 
-Status shape_error(const char* op, const std::string& what) {
-  return Status(StatusCode::ShapeError, std::string("kiln: ") + op + ": " + what);
-}
+using checks::shape_error;
 
 std::string operands(const View& a, const View& b) { return "A " + a.describe() + ", B " + b.describe(); }
 

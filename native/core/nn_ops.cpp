@@ -2,6 +2,8 @@
 // shared by the CPU and CUDA backends (kiln/nn_ops.h).
 #include "kiln/nn_ops.h"
 
+#include "checks.h"
+
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
@@ -10,31 +12,11 @@
 namespace kiln {
 namespace {
 
-Status shape_error(const char* op, const std::string& what) {
-  return Status(StatusCode::ShapeError, std::string("kiln: ") + op + ": " + what);
-}
-Status dtype_error(const char* op, const std::string& what) {
-  return Status(StatusCode::DTypeError, std::string("kiln: ") + op + ": " + what);
-}
-Status value_error(const char* op, const std::string& what) {
-  return Status(StatusCode::ValueError, std::string("kiln: ") + op + ": " + what);
-}
-
-// v has exactly the shape `dims`.
-Status expect_shape(const char* op, const char* role, const View& v, std::initializer_list<int64_t> dims) {
-  bool ok = v.ndim == static_cast<int>(dims.size());
-  int i = 0;
-  for (int64_t d : dims) {
-    if (!ok) break;
-    ok = v.shape[i++] == d;
-  }
-  if (ok) return Status::Ok();
-  std::string want = "[";
-  i = 0;
-  for (int64_t d : dims) want += (i++ ? ", " : "") + std::to_string(d);
-  want += "]";
-  return shape_error(op, std::string(role) + " must have shape " + want + ", got " + v.describe());
-}
+using checks::dtype_error;
+using checks::expect_dtype;
+using checks::expect_shape;
+using checks::shape_error;
+using checks::value_error;
 
 Status expect_rank(const char* op, const char* role, const View& v, int ndim, const char* layout) {
   if (v.ndim == ndim) return Status::Ok();
@@ -42,15 +24,8 @@ Status expect_rank(const char* op, const char* role, const View& v, int ndim, co
                              v.describe());
 }
 
-Status expect_dtype(const char* op, const char* role, const View& v, DType want) {
-  if (v.dtype == want) return Status::Ok();
-  return dtype_error(op, std::string(role) + " must be " + dtype_name(want) + ", got " + v.describe());
-}
-
-Status expect_float_key(const char* op, const char* role, const View& v) {
-  if (nn_float_dtype(v.dtype)) return Status::Ok();
-  return dtype_error(op, std::string(role) + " must be float32, float16 or bfloat16, got " + v.describe());
-}
+// A float key dtype (float32, float16 or bfloat16).
+Status expect_float_key(const char* op, const char* role, const View& v) { return checks::expect_float(op, role, v); }
 
 Status expect_flag(const char* op, const char* name, int64_t v) {
   if (v == 0 || v == 1) return Status::Ok();
@@ -59,7 +34,7 @@ Status expect_flag(const char* op, const char* name, int64_t v) {
 
 }  // namespace
 
-bool nn_float_dtype(DType t) { return t == DType::Float32 || t == DType::Float16 || t == DType::BFloat16; }
+bool nn_float_dtype(DType t) { return checks::is_float(t); }
 
 // ---- normalization ------------------------------------------------------------------
 

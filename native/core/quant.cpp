@@ -3,6 +3,8 @@
 // shape and device.
 #include "kiln/quant.h"
 
+#include "checks.h"
+
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
@@ -11,49 +13,16 @@
 namespace kiln {
 namespace {
 
-Status shape_error(const char* op, const std::string& what) {
-  return Status(StatusCode::ShapeError, std::string("kiln: ") + op + ": " + what);
-}
-Status dtype_error(const char* op, const std::string& what) {
-  return Status(StatusCode::DTypeError, std::string("kiln: ") + op + ": " + what);
-}
-Status value_error(const char* op, const std::string& what) {
-  return Status(StatusCode::ValueError, std::string("kiln: ") + op + ": " + what);
-}
-
-bool is_float(DType t) { return t == DType::Float32 || t == DType::Float16 || t == DType::BFloat16; }
-
-std::string dims(std::initializer_list<int64_t> d) {
-  std::string s = "[";
-  int i = 0;
-  for (int64_t v : d) s += (i++ ? ", " : "") + std::to_string(v);
-  return s + "]";
-}
-
-Status expect_float(const char* op, const char* role, const View& v) {
-  if (is_float(v.dtype)) return Status::Ok();
-  return dtype_error(op, std::string(role) + " must be float32, float16 or bfloat16, got " + v.describe());
-}
-
-Status expect_dtype(const char* op, const char* role, const View& v, DType want) {
-  if (v.dtype == want) return Status::Ok();
-  return dtype_error(op, std::string(role) + " must be " + dtype_name(want) + ", got " + v.describe());
-}
+using checks::dtype_error;
+using checks::expect_dtype;
+using checks::expect_float;
+using checks::expect_shape;
+using checks::shape_error;
+using checks::value_error;
 
 Status expect_2d(const char* op, const char* role, const View& v, const char* layout) {
   if (v.ndim == 2) return Status::Ok();
   return shape_error(op, std::string(role) + " must be 2-D " + layout + ", got " + v.describe());
-}
-
-Status expect_shape(const char* op, const char* role, const View& v, std::initializer_list<int64_t> want) {
-  bool ok = v.ndim == static_cast<int>(want.size());
-  int i = 0;
-  for (int64_t d : want) {
-    if (!ok) break;
-    ok = v.shape[i++] == d;
-  }
-  if (ok) return Status::Ok();
-  return shape_error(op, std::string(role) + " must have shape " + dims(want) + ", got " + v.describe());
 }
 
 Status expect_contiguous(const char* op, const char* role, const View& v) {
@@ -96,7 +65,7 @@ Status check_weight(const char* op, const View& packed, const View& scales, int6
   KILN_RETURN_IF_ERROR(expect_dtype(op, "packed weights", packed, DType::UInt8));
   KILN_RETURN_IF_ERROR(expect_dtype(op, "scales", scales, DType::Float8E4M3));
   if (packed.ndim != 2 || packed.shape[0] != n || packed.shape[1] * 2 != kp) {
-    return shape_error(op, "packed weights must have shape " + dims({n, kp / 2}) + " (K padded to " +
+    return shape_error(op, "packed weights must have shape " + checks::format_dims({n, kp / 2}) + " (K padded to " +
                                std::to_string(kp) + ", two per byte), got " + packed.describe() + context);
   }
   if (scales.ndim != 2 || scales.shape[0] != n || scales.shape[1] < 1 || kp % scales.shape[1] != 0 ||
