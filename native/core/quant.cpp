@@ -2,10 +2,12 @@
 // and CUDA backends. Every message names the op, the operand, its dtype,
 // shape and device.
 #include "kiln/quant.h"
+#include "kiln/quant_fireq.h"
 
 #include "checks.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <initializer_list>
 #include <string>
@@ -28,6 +30,13 @@ Status expect_2d(const char* op, const char* role, const View& v, const char* la
 Status expect_contiguous(const char* op, const char* role, const View& v) {
   if (v.is_contiguous()) return Status::Ok();
   return shape_error(op, std::string(role) + " must be contiguous (row-major), got " + v.describe());
+}
+
+// The FireQ layout is read in 16-byte loads (CUDA) and 32-bit words (CPU).
+Status expect_aligned(const char* op, const char* role, const View& v) {
+  if (reinterpret_cast<uintptr_t>(v.data()) % 16 == 0) return Status::Ok();
+  return value_error(op, std::string(role) + " must start on a 16-byte boundary (a tensor of its own, not a view "
+                                             "into one), got " + v.describe());
 }
 
 Status expect_exponent_view(const char* op, const View& e) {
@@ -58,15 +67,19 @@ Status static_scale(const char* op, double v, float* out) {
   return Status::Ok();
 }
 
-// packed [N, Kp/2] uint8 and scales [N, Kp/G] e4m3 (both contiguous) for N rows
-// and padded length kp; sets *group.
+// packed [N, Kp/2] uint8 (the FireQ layout: [N padded to 16, Kp/2]) and
+// scales [N, Kp/G] e4m3 (both contiguous) for N rows and padded length kp;
+// sets *group.
 Status check_weight(const char* op, const View& packed, const View& scales, int64_t n, int64_t kp, int64_t* group,
-                    const std::string& context) {
+                    const std::string& context, bool fireq = false) {
   KILN_RETURN_IF_ERROR(expect_dtype(op, "packed weights", packed, DType::UInt8));
   KILN_RETURN_IF_ERROR(expect_dtype(op, "scales", scales, DType::Float8E4M3));
-  if (packed.ndim != 2 || packed.shape[0] != n || packed.shape[1] * 2 != kp) {
-    return shape_error(op, "packed weights must have shape " + checks::format_dims({n, kp / 2}) + " (K padded to " +
-                               std::to_string(kp) + ", two per byte), got " + packed.describe() + context);
+  const int64_t rows = fireq ? quant::fireq::padded_n(n) : n;
+  if (packed.ndim != 2 || packed.shape[0] != rows || packed.shape[1] * 2 != kp) {
+    return shape_error(op, std::string(fireq ? "FireQ-layout weights" : "packed weights") + " must have shape " +
+                               checks::format_dims({rows, kp / 2}) + " (K padded to " + std::to_string(kp) +
+                               (fireq ? ", N = " + std::to_string(n) + " padded to 16" : std::string()) +
+                               ", two per byte), got " + packed.describe() + context);
   }
   if (scales.ndim != 2 || scales.shape[0] != n || scales.shape[1] < 1 || kp % scales.shape[1] != 0 ||
       !valid_group(kp / scales.shape[1], kp)) {
@@ -137,6 +150,31 @@ Status prepare_int4_dequantize(const KernelArgs& args, Int4WeightPlan* plan) {
   return Status::Ok();
 }
 
+Status prepare_fireq_pack(const KernelArgs& args, FireqPackPlan* plan) {
+  const char* op = args.op;
+  KILN_RETURN_IF_ERROR(expect_counts(args, 1, 1, 0, 0));
+  const bool pack = std::strcmp(op, "quant_int4_fireq_pack") == 0;
+  const View& canonical = pack ? args.in[0] : args.out[0];
+  const View& frags = pack ? args.out[0] : args.in[0];
+  const char* crole = pack ? "packed weights" : "the output packed weights";
+  const char* frole = pack ? "the output FireQ-layout weights" : "FireQ-layout weights";
+  KILN_RETURN_IF_ERROR(expect_dtype(op, crole, canonical, DType::UInt8));
+  KILN_RETURN_IF_ERROR(expect_dtype(op, frole, frags, DType::UInt8));
+  KILN_RETURN_IF_ERROR(expect_2d(op, crole, canonical, "[N, Kp/2]"));
+  const int64_t n = canonical.shape[0], kp = canonical.shape[1] * 2;
+  if (kp < quant::kKAlign || kp % quant::kKAlign != 0) {
+    return shape_error(op, std::string(crole) + " must have Kp/2 columns with Kp a positive multiple of 128, got " +
+                               canonical.describe());
+  }
+  KILN_RETURN_IF_ERROR(expect_shape(op, frole, frags, {quant::fireq::padded_n(n), kp / 2}));
+  KILN_RETURN_IF_ERROR(expect_contiguous(op, crole, canonical));
+  KILN_RETURN_IF_ERROR(expect_contiguous(op, frole, frags));
+  KILN_RETURN_IF_ERROR(expect_aligned(op, frole, frags));
+  plan->n = n;
+  plan->kp = kp;
+  return Status::Ok();
+}
+
 Status prepare_fp8_activation(const KernelArgs& args, Fp8ActivationPlan* plan) {
   const char* op = args.op;
   KILN_RETURN_IF_ERROR(expect_count_range(args, 1, 1, 2, 1));
@@ -175,6 +213,25 @@ Status prepare_w4a8(const KernelArgs& args, W4A8Plan* plan) {
     p.bias = args.n_in == 5 ? 4 : -1;
     p.is_static = args.n_floats == 1;
     if (p.is_static) KILN_RETURN_IF_ERROR(static_scale(op, args.floats[0], &p.static_scale));
+  } else if (std::strcmp(op, "w4a8_fireq_gemm") == 0) {
+    KILN_RETURN_IF_ERROR(expect_count_range(args, 5, 6, 1, 0));
+    p.fireq = true;
+    p.x = 0;
+    p.s_a = 1;
+    p.packed = 2;
+    p.scales = 3;
+    p.exponent = 4;
+    p.bias = args.n_in == 6 ? 5 : -1;
+  } else if (std::strcmp(op, "w4a8_fireq_linear") == 0) {
+    KILN_RETURN_IF_ERROR(expect_count_range(args, 4, 5, 1, 1));
+    p.fireq = true;
+    p.fused = true;
+    p.packed = 1;
+    p.scales = 2;
+    p.exponent = 3;
+    p.bias = args.n_in == 5 ? 4 : -1;
+    p.is_static = args.n_floats == 1;
+    if (p.is_static) KILN_RETURN_IF_ERROR(static_scale(op, args.floats[0], &p.static_scale));
   } else if (std::strcmp(op, "w4a8_reference") == 0) {
     KILN_RETURN_IF_ERROR(expect_counts(args, 3, 2, 0, 0));
     p.reference = true;
@@ -198,12 +255,16 @@ Status prepare_w4a8(const KernelArgs& args, W4A8Plan* plan) {
   if (p.k < 1) return shape_error(op, std::string(xrole) + " must have K >= 1 columns, got " + x.describe());
   p.kp = quant::padded_k(p.k);
   const View& packed = args.in[p.packed];
-  p.n = packed.ndim == 2 ? packed.shape[0] : -1;
+  const View& scales = args.in[p.scales];
+  // N: the packed rows (the FireQ layout pads them: N comes from the scales)
+  p.n = p.fireq ? (scales.ndim == 2 ? scales.shape[0] : -1) : (packed.ndim == 2 ? packed.shape[0] : -1);
   const std::string context = std::string(" (") + xrole + " " + x.describe() + ")";
   if (p.n < 0) {
-    return shape_error(op, "packed weights must be 2-D [N, Kp/2], got " + packed.describe() + context);
+    return shape_error(op, p.fireq ? "scales must be 2-D [N, Kp/G], got " + scales.describe() + context
+                                   : "packed weights must be 2-D [N, Kp/2], got " + packed.describe() + context);
   }
-  KILN_RETURN_IF_ERROR(check_weight(op, packed, args.in[p.scales], p.n, p.kp, &p.group, context));
+  KILN_RETURN_IF_ERROR(check_weight(op, packed, scales, p.n, p.kp, &p.group, context, p.fireq));
+  if (p.fireq) KILN_RETURN_IF_ERROR(expect_aligned(op, "FireQ-layout weights", packed));
   if (p.reference && p.kp > quant::kReferenceMaxK) {
     return shape_error(op, "the exact reference supports K <= 65536, got " + x.describe());
   }

@@ -309,12 +309,12 @@ struct Outcome {
   bool ran = false;
 };
 
-// Runs `op` on the CPU and on cuda:0 over copies of the same operands. With
-// twice, the GPU runs a second time from the same initial outputs and must
-// give the same bytes (determinism).
-inline Outcome run_both(const std::string& what, const char* op, DType key, const std::vector<Operand>& ins,
-                        const std::vector<Operand>& outs, const std::vector<int64_t>& ints = {},
-                        const std::vector<double>& floats = {}, bool twice = false) {
+// Runs `op` on the CPU (with_cpu) and on cuda:0 over copies of the same
+// operands. With twice, the GPU runs a second time from the same initial
+// outputs and must give the same bytes (determinism).
+inline Outcome run_on(const std::string& what, const char* op, DType key, const std::vector<Operand>& ins,
+                      const std::vector<Operand>& outs, const std::vector<int64_t>& ints, const std::vector<double>& floats,
+                      bool twice, bool with_cpu) {
   Outcome res;
   std::vector<std::unique_ptr<Twin>> tin, tout;
   for (const Operand& o : ins) tin.emplace_back(new Twin(o.init));
@@ -336,7 +336,7 @@ inline Outcome run_both(const std::string& what, const char* op, DType key, cons
     }
     return kt::run(op, key, vin, vout, ints, floats);
   };
-  res.cpu = call(0);
+  if (with_cpu) res.cpu = call(0);
   res.gpu = call(1);
   for (const auto& t : tout) {
     res.cpu_out.push_back(t->cpu_bytes());
@@ -359,6 +359,19 @@ inline Outcome run_both(const std::string& what, const char* op, DType key, cons
     }
   }
   return res;
+}
+
+inline Outcome run_both(const std::string& what, const char* op, DType key, const std::vector<Operand>& ins,
+                        const std::vector<Operand>& outs, const std::vector<int64_t>& ints = {},
+                        const std::vector<double>& floats = {}, bool twice = false) {
+  return run_on(what, op, key, ins, outs, ints, floats, twice, true);
+}
+
+// Only on cuda:0 (ops without a CPU kernel); res.cpu stays Ok, cpu_out the initial images.
+inline Outcome run_gpu(const std::string& what, const char* op, DType key, const std::vector<Operand>& ins,
+                       const std::vector<Operand>& outs, const std::vector<int64_t>& ints = {},
+                       const std::vector<double>& floats = {}, bool twice = false) {
+  return run_on(what, op, key, ins, outs, ints, floats, twice, false);
 }
 
 // Both backends succeeded (else reported).

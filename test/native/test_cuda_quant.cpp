@@ -42,6 +42,7 @@
 #include "kiln/cuda.h"
 #include "kiln/numerics.h"
 #include "kiln/quant.h"
+#include "kiln/quant_fireq.h"
 #include "kiln/registry.h"
 #include "testing.h"
 
@@ -436,6 +437,102 @@ KTEST(cuda_quant, tensor_cores_within_tolerance) {
       KCHECK(fused.gpu_out[0] == split.gpu_out[0]) << what << ": w4a8_linear differs from quantize + w4a8_gemm";
     }
   }
+}
+
+// ---- the FireQ layout (w4a8_fireq_gemm / w4a8_fireq_linear, sm_89+) ----------------------------
+
+// The weight with every q = -8 turned into 0 (the FireQ layout holds [-7, 7]).
+void drop_minus_eight(WeightOps& w) {
+  for (uint8_t& b : w.packed.init) {
+    if ((b & 0x0F) == 0x08) b &= 0xF0;
+    if ((b & 0xF0) == 0x80) b &= 0x0F;
+  }
+}
+
+// The FireQ-layout image of w's packed bytes (kiln/quant_fireq.h; suite 'fireq'
+// checks this layout and quant_int4_fireq_pack against each other).
+Operand fireq_of(const WeightOps& w, int64_t N, int64_t K) {
+  namespace fq = kiln::quant::fireq;
+  const int64_t Kp = padded(K), Np = fq::padded_n(N);
+  std::vector<uint32_t> words(static_cast<size_t>(Np * Kp / 8), 0);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t k = 0; k < Kp; ++k) {
+      const fq::Slot s = fq::slot_of(n, k, Kp);
+      words[static_cast<size_t>(s.word)] |= fq::encode(kiln::quant::packed_q(w.packed.init.data() + n * (Kp / 2), k), s);
+    }
+  }
+  Operand o{Layout{DType::UInt8, {Np, Kp / 2}}, std::vector<uint8_t>(words.size() * 4)};
+  std::memcpy(o.init.data(), words.data(), o.init.size());
+  return o;
+}
+
+KTEST(cuda_quant, fireq_layout_within_tolerance) {
+  dvt::require_cuda();
+  kt::Rng rng(41);
+  const GemmCase extra[] = {
+      {8, 4096, 4096, 128, DType::Float32, DType::BFloat16},  // decode, one token tile
+      {12, 48, 640, 160, DType::BFloat16, DType::Float32},    // decode, two token tiles, groups across chunks
+      {256, 96, 512, 64, DType::Float16, DType::Float16},     // prefill, several M tiles
+  };
+  std::vector<GemmCase> cases(std::begin(kGemmCases), std::end(kGemmCases));
+  cases.insert(cases.end(), std::begin(extra), std::end(extra));
+  int i = 0;
+  for (const GemmCase& cs : cases) {
+    const bool strided = (i++ % 2) == 1;
+    const int e = static_cast<int>(rng.below(15));
+    WeightOps w = weight(cs.n, cs.k, cs.g, e, false, rng);
+    drop_minus_eight(w);
+    const Operand frags = fireq_of(w, cs.n, cs.k);
+    const Operand a = codes(cs.m, cs.k, strided, false, rng);
+    const Operand sa = act_scales(cs.m, strided, rng);
+    const Operand bias = bias_of(cs.xt, cs.n, strided, rng);
+    const std::string what = gemm_name("w4a8_fireq_gemm", cs, " e " + std::to_string(e));
+    const dvt::Outcome r = dvt::run_gpu(what, "w4a8_fireq_gemm", cs.out, {a, sa, frags, w.scales, w.exponent, bias},
+                                        {dvt::output(Layout{cs.out, {cs.m, cs.n}})}, {}, {}, /*twice=*/true);
+    if (!GemmPath::tensor_cores()) {  // below sm_89: a DeviceError, nothing written
+      KCHECK(r.ran && r.gpu.code() == kiln::StatusCode::DeviceError) << what << ": " << r.gpu.message();
+      KCHECK(r.ran && r.gpu_out[0] == dvt::output(Layout{cs.out, {cs.m, cs.n}}).init) << what << ": output written";
+      return;
+    }
+    if (!r.ran) continue;
+    KCHECK(r.gpu.ok()) << what << ": " << r.gpu.message();
+    if (!r.gpu.ok()) continue;
+    check_tensor_core_bound(what, r.gpu_out[0], cs.out, a, sa, w, &bias, cs.m, cs.n, cs.k, cs.g);
+    // the fused op: quantize-then-gemm bit for bit
+    const Operand x = activations(cs.xt, cs.m, cs.k, strided, rng);
+    const Layout la{DType::Float8E4M3, {cs.m, cs.k}}, ls{DType::Float32, {cs.m}};
+    const dvt::Outcome q = dvt::run_gpu(what + " quantize", "quant_fp8_activation", cs.xt, {x}, {dvt::output(la), dvt::output(ls)});
+    if (!q.ran || !q.gpu.ok()) continue;
+    const Operand qa{la, q.gpu_out[0]}, qs{ls, q.gpu_out[1]};
+    const dvt::Outcome fused = dvt::run_gpu(what + " linear", "w4a8_fireq_linear", cs.out, {x, frags, w.scales, w.exponent},
+                                            {dvt::output(Layout{cs.out, {cs.m, cs.n}})});
+    const dvt::Outcome split = dvt::run_gpu(what + " gemm", "w4a8_fireq_gemm", cs.out, {qa, qs, frags, w.scales, w.exponent},
+                                            {dvt::output(Layout{cs.out, {cs.m, cs.n}})});
+    KCHECK(fused.ran && split.ran && fused.gpu.ok() && split.gpu.ok()) << what << ": " << fused.gpu.message() << " / " << split.gpu.message();
+    if (fused.ran && split.ran) KCHECK(fused.gpu_out[0] == split.gpu_out[0]) << what << ": w4a8_fireq_linear differs from quantize + w4a8_fireq_gemm";
+  }
+}
+
+KTEST(cuda_quant, fireq_layout_bad_operands) {
+  dvt::require_cuda();
+  kt::Rng rng(43);
+  WeightOps w = weight(20, 256, 128, 2, false, rng);
+  drop_minus_eight(w);
+  const Operand frags = fireq_of(w, 20, 256);
+  const Operand a = codes(3, 256, false, false, rng);
+  const Operand sa = act_scales(3, false, rng);
+  const Layout ly{DType::Float32, {3, 20}};
+  // the canonical bytes where the FireQ layout belongs: [20, 128] is not [32, 128]
+  const dvt::Outcome r = dvt::run_gpu("canonical bytes", "w4a8_fireq_gemm", DType::Float32, {a, sa, w.packed, w.scales, w.exponent},
+                                      {dvt::output(ly)});
+  KCHECK(r.ran && r.gpu.code() == kiln::StatusCode::ShapeError) << r.gpu.message();
+  // a view that does not start on a 16-byte boundary
+  Operand shifted{Layout{DType::UInt8, {32, 128}, {}, 4}, std::vector<uint8_t>(4, 0)};
+  shifted.init.insert(shifted.init.end(), frags.init.begin(), frags.init.end());
+  const dvt::Outcome m = dvt::run_gpu("misaligned", "w4a8_fireq_gemm", DType::Float32, {a, sa, shifted, w.scales, w.exponent},
+                                      {dvt::output(ly)});
+  KCHECK(m.ran && m.gpu.code() == kiln::StatusCode::ValueError) << m.gpu.message();
+  KCHECK(m.ran && m.gpu_out[0] == dvt::output(ly).init) << "output written";
 }
 
 // ---- dequantization -------------------------------------------------------------------------------

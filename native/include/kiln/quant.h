@@ -23,6 +23,11 @@
 //                          out [y [M, N] float]                      (y)
 //   w4a8_linear            in [x [M, K] float, packed, scales, exponent, (bias)]
 //                          out [y [M, N]]; floats [] or [static s_a] (y)
+//   w4a8_fireq_gemm, w4a8_fireq_linear (CUDA, sm_89+)
+//                          as w4a8_gemm / w4a8_linear with packed in the
+//                          FireQ layout [N padded to 16, Kp/2] (quant_fireq.h)
+//   quant_int4_fireq_pack  in [packed [N, Kp/2]]  out [FireQ layout]  (uint8)
+//   quant_int4_fireq_unpack in [FireQ layout]  out [packed [N, Kp/2]] (uint8)
 //   w4a8_reference         in [a, packed, scales]
 //                          out [P [M, N] f32, A [M, N] f32]          (float8_e4m3)
 // "float" = float32, float16 or bfloat16. packed and scales are contiguous;
@@ -91,6 +96,7 @@ struct W4A8Plan {
   bool reference = false;  // w4a8_reference
   bool has_bias = false;
   bool is_static = false;  // w4a8_linear with a static activation scale
+  bool fireq = false;      // w4a8_fireq_*: packed is in the FireQ layout (kiln/quant_fireq.h)
   float static_scale = 0;
   DType out = DType::BFloat16;
   int x = 0;               // index of x (fused) or a
@@ -98,6 +104,13 @@ struct W4A8Plan {
   int packed = 0, scales = 0, exponent = -1, bias = -1;
 };
 Status prepare_w4a8(const KernelArgs& args, W4A8Plan* plan);
+
+// quant_int4_fireq_pack (in [packed [N, Kp/2]] out [FireQ layout [N padded
+// to 16, Kp/2]]) and quant_int4_fireq_unpack (the reverse); both uint8.
+struct FireqPackPlan {
+  int64_t n = 0, kp = 0;
+};
+Status prepare_fireq_pack(const KernelArgs& args, FireqPackPlan* plan);
 
 // Reads the exponent operand (host memory) and checks 0 <= e <= 14 (ValueError).
 Status read_exponent(const View& exponent, const char* op, int* e);
