@@ -11,7 +11,9 @@
 //   - kiln W4A8: quant.w4a8Linear(x bf16 [M, K], weight) — per-token FP8
 //     quantization of x inside the call, then the W4A8 GEMM; the weight is
 //     quant.quantizeWeightInt4(w, group 128), made once on the CPU and copied
-//     to the GPU several times.
+//     to the GPU several times (canonical layout: cuda/quant.cu).
+//   - kiln W4A8 FireQ: the same weight re-encoded by quant.packFireQ (the
+//     FireQ fragment layout: cuda/quant_fireq.cu; sm_89+).
 //   - torch bf16: x @ W^T (cuBLAS).
 //   - torch fp8: torch._scaled_mm with per-tensor scales and with row-wise
 //     scales (FP8 x FP8 -> bf16; M padded to a multiple of 16).
@@ -109,8 +111,9 @@ function medianUs(fn, inner) {
   return t[Math.floor(t.length / 2)];
 }
 
-// kiln: per shape, one quantized weight made on the CPU, copied to the GPU.
-function runKiln() {
+// kiln: per shape, one quantized weight made on the CPU, copied to the GPU
+// (layout 'fireq': re-encoded by quant.packFireQ first).
+function runKiln(layout) {
   const out = {};
   for (const s of SHAPES) {
     const wf = kiln.tidy(() => kiln.mul(kiln.randn([s.n, s.k], { seed: s.n + s.k }), 0.02));
@@ -119,7 +122,13 @@ function runKiln() {
     const nCopies = copiesFor((s.n * kp(s.k)) / 2 + (s.n * kp(s.k)) / GROUP);
     const weights = [];
     for (let c = 0; c < nCopies; ++c) {
-      weights.push(new kiln.quant.Int4Weight({ packed: qw.packed.to('cuda'), scales: qw.scales.to('cuda'), exponent: qw.exponent.to('cuda'), inFeatures: s.k }));
+      const w = new kiln.quant.Int4Weight({ packed: qw.packed.to('cuda'), scales: qw.scales.to('cuda'), exponent: qw.exponent.to('cuda'), inFeatures: s.k });
+      if (layout === 'fireq') {
+        weights.push(kiln.quant.packFireQ(w));
+        w.dispose();
+      } else {
+        weights.push(w);
+      }
     }
     qw.dispose();
     for (const c of cases.filter((cc) => cc.shape === s)) {
@@ -144,7 +153,8 @@ try {
 } catch (e) {
   console.error(`bench/w4a8_gpu: PyTorch peer failed: ${e.message.split('\n')[0]}`);
 }
-const kilnUs = runKiln();
+const kilnUs = runKiln('canonical');
+const fireqUs = runKiln('fireq');
 
 function cells(us, flops, bytes, peakFlops, baseUs) {
   if (typeof us !== 'number') return `${us ?? 'n/a'} | | | | `;
@@ -162,6 +172,7 @@ for (const c of cases) {
   const base = t.bf16;
   const label = `${c.shape.model} ${c.shape.layer} | ${n}x${k} | ${m}`;
   rows.push(`| ${label} | kiln W4A8 | ${cells(kilnUs[c.name], flops, bytesOf.w4a8(m, n, k), peak.fp8, base)} |`);
+  rows.push(`| ${label} | kiln W4A8 FireQ layout | ${cells(fireqUs[c.name], flops, bytesOf.w4a8(m, n, k), peak.fp8, base)} |`);
   rows.push(`| ${label} | torch bf16 | ${cells(t.bf16, flops, bytesOf.bf16(m, n, k), peak.bf16, base)} |`);
   const mp = t.m_fp8 ?? m;
   const pad = mp !== m ? ` (M padded to ${mp})` : '';
@@ -177,7 +188,7 @@ const table = [
   `- peer: PyTorch ${torch ? `${torch.torch} (CUDA ${torch.cuda})` : 'not available'}`,
   `- roofline peaks: FP8 ${(peak.fp8 / 1e12).toFixed(0)} TFLOP/s, BF16 ${(peak.bf16 / 1e12).toFixed(0)} TFLOP/s (dense), HBM ${(peak.bw / 1e9).toFixed(0)} GB/s`,
   `- weights rotated over > ${ROTATE_BYTES / 2 ** 20} MB of copies per engine; median of ${REPS} batches; kiln: wall time incl. host overhead, PyTorch: CUDA events`,
-  '- kiln W4A8 = quant.w4a8Linear(x bf16) -> bf16 (FP8 quantization of x included); speed = torch bf16 time / this time',
+  '- kiln W4A8 = quant.w4a8Linear(x bf16) -> bf16 (FP8 quantization of x included), canonical layout and FireQ layout (quant.packFireQ); speed = torch bf16 time / this time',
   '',
   '| layer | N x K | M | engine | us | TFLOP/s | GB/s | % roofline | speed vs torch bf16 |',
   '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |',

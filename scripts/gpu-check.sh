@@ -24,7 +24,7 @@
 #   6. bench:            bench/gpu.cjs, kiln vs PyTorch on this card (table printed last)
 #   7. bench-optim:      dist/bench/optim.js --device cuda: kiln AdamW / LAMB / LARS vs
 #                        torch.optim.AdamW(fused=True / foreach=True) and a device copy
-#   8. bench-w4a8:       bench/w4a8_gpu.cjs: kiln W4A8 linear vs torch bf16 matmul and
+#   8. bench-w4a8:       bench/w4a8_gpu.cjs: kiln W4A8 linear (canonical and FireQ layouts) vs torch bf16 matmul and
 #                        torch._scaled_mm (FP8, per-tensor / row-wise) on the Llama-2-7B /
 #                        Llama-3-8B linear shapes, M = 1 .. 16384 (table printed last)
 # Full logs go to $OUT when set (they come back from the device tool), else to

@@ -33,6 +33,36 @@ if (info.available) {
       const d = kiln[op](a.to('cuda'), b.to('cuda')).dataSync();
       check(same(c, d), `${op} broadcast float32`);
     }
+    // W4A8 through the public API: the canonical and FireQ layouts on the GPU vs the CPU
+    // (FP8 tensor-core sums keep ~13 bits: within 2% of the output scale; FireQ needs sm_89+)
+    const q8 = kiln.quant;
+    const w = q8.quantizeWeightInt4(kiln.randn([300, 1000], { seed: 6 }));
+    const wg = new q8.Int4Weight({ packed: w.packed.to('cuda'), scales: w.scales.to('cuda'), exponent: w.exponent.to('cuda'), inFeatures: 1000 });
+    const relErr = (got, want) => {
+      let err = 0;
+      let scale = 0;
+      for (let i = 0; i < want.length; ++i) {
+        err = Math.max(err, Math.abs(got[i] - want[i]));
+        scale = Math.max(scale, Math.abs(want[i]));
+      }
+      return err / scale;
+    };
+    for (const m of [1, 13, 200]) {
+      const xq = kiln.randn([m, 1000], { seed: m });
+      const want = q8.w4a8Linear(xq, w, { outDtype: 'float32' }).dataSync();
+      const e1 = relErr(q8.w4a8Linear(xq.to('cuda'), wg, { outDtype: 'float32' }).dataSync(), want);
+      check(e1 < 0.02, `w4a8Linear M ${m} canonical layout on cuda vs cpu: max error ${e1.toExponential(2)} of the output scale`);
+      try {
+        const fw = q8.packFireQ(wg);
+        const e2 = relErr(q8.w4a8Linear(xq.to('cuda'), fw, { outDtype: 'float32' }).dataSync(), want);
+        check(e2 < 0.02, `w4a8Linear M ${m} FireQ layout on cuda vs cpu: max error ${e2.toExponential(2)} of the output scale`);
+        fw.dispose();
+      } catch (e) {
+        check(e instanceof kiln.DeviceError, `w4a8Linear FireQ layout: ${e.message.split('\n')[0]}`);
+      }
+    }
+    w.dispose();
+    wg.dispose();
     check(kiln.memory().bytes.cuda > 0, `cuda bytes accounted: ${kiln.memory().bytes.cuda}`);
   });
   check(kiln.memory().bytes.cuda === 0, 'cuda bytes back to 0 after tidy');

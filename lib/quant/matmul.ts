@@ -6,7 +6,11 @@ import { emptyTensor, Tensor } from '../tensor';
 import { rows2d, staticScale } from './activation';
 import { checkTensor, options } from './int4';
 import { runKernel } from './run';
+import { checkFireQDevice, FireQWeight } from './fireq';
 import { checkFloat, checkOutDtype, Int4Weight, type QuantFloat } from './weight';
+
+/** An INT4 weight in the canonical layout (every device) or the FireQ layout (CUDA, sm_89+). */
+export type W4A8Weight = Int4Weight | FireQWeight;
 
 export interface W4A8Options {
   /** bias [N] (float32, float16 or bfloat16), added in float32 before the output rounding. */
@@ -24,14 +28,26 @@ function checkWeight(op: string, weight: unknown): asserts weight is Int4Weight 
   if (!(weight instanceof Int4Weight)) throw new ValueError(`kiln: ${op}: weight must be an Int4Weight (quant.quantizeWeightInt4), got ${weight === null ? 'null' : typeof weight}`);
 }
 
-function checkK(op: string, x: Tensor, weight: Int4Weight): void {
+/** Checks an Int4Weight or FireQWeight; returns the kernel name and the weight operands. */
+function weightOperands(op: string, weight: unknown, kernel: 'linear' | 'gemm'): [string, Tensor[]] {
+  if (weight instanceof FireQWeight) {
+    checkFireQDevice(op, weight);
+    return [`w4a8_fireq_${kernel}`, [weight.fragments, weight.scales, weight.exponent]];
+  }
+  if (!(weight instanceof Int4Weight)) {
+    throw new ValueError(`kiln: ${op}: weight must be an Int4Weight (quant.quantizeWeightInt4) or a FireQWeight (quant.packFireQ), got ${weight === null ? 'null' : typeof weight}`);
+  }
+  return [`w4a8_${kernel}`, [weight.packed, weight.scales, weight.exponent]];
+}
+
+function checkK(op: string, x: Tensor, weight: W4A8Weight): void {
   if (x.ndim === 0 || x.shape[x.ndim - 1] !== weight.inFeatures) {
     throw new ShapeError(`kiln: ${op}: the last dimension of ${x.describe()} must be K = ${weight.inFeatures} (weight [${weight.outFeatures}, ${weight.inFeatures}])`);
   }
   if (x.device !== weight.device) throw new DeviceError(`kiln: ${op}: ${x.describe()} and the weight (on ${weight.device}) must be on one device`);
 }
 
-function checkBias(op: string, bias: Tensor | null | undefined, weight: Int4Weight): Tensor | null {
+function checkBias(op: string, bias: Tensor | null | undefined, weight: W4A8Weight): Tensor | null {
   if (bias === undefined || bias === null) return null;
   checkTensor(op, bias, 'bias');
   checkFloat(op, bias, 'bias');
@@ -41,7 +57,7 @@ function checkBias(op: string, bias: Tensor | null | undefined, weight: Int4Weig
 }
 
 /** Runs a 2-D kernel over the rows of x [..., K] into [..., N]. */
-function runRows(op: string, kernel: string, x: Tensor, rest: Tensor[], weight: Int4Weight, out: QuantFloat, floats: number[] | null): Tensor {
+function runRows(op: string, kernel: string, x: Tensor, rest: Tensor[], weight: W4A8Weight, out: QuantFloat, floats: number[] | null): Tensor {
   const x2 = rows2d(op, x);
   const y = emptyTensor([...x.shape.slice(0, -1), weight.outFeatures], out, x.deviceSpec);
   const y2 = y.rawReshape([x2.shape[0], weight.outFeatures]);
@@ -59,34 +75,34 @@ function runRows(op: string, kernel: string, x: Tensor, rest: Tensor[], weight: 
 
 /**
  * y [..., N] = x [..., K] @ W^T (+ bias) with x quantized to FP8 per row inside
- * the kernel (dynamic, or opts.activationScale) and W an Int4Weight [N, K].
+ * the kernel (dynamic, or opts.activationScale) and W an Int4Weight [N, K]
+ * (or a FireQWeight on a CUDA GPU with FP8 tensor cores).
  */
-export function w4a8Linear(x: Tensor, weight: Int4Weight, opts?: W4A8LinearOptions | null): Tensor {
+export function w4a8Linear(x: Tensor, weight: W4A8Weight, opts?: W4A8LinearOptions | null): Tensor {
   const op = 'w4a8Linear';
   const o = options(op, opts);
   checkTensor(op, x, 'x');
   checkFloat(op, x, 'x');
-  checkWeight(op, weight);
+  const [kernel, operands] = weightOperands(op, weight, 'linear');
   checkK(op, x, weight);
   const out = checkOutDtype(op, o.outDtype ?? 'bfloat16');
   const bias = checkBias(op, o.bias, weight);
   const floats = staticScale(op, o.activationScale);
-  const rest = [weight.packed, weight.scales, weight.exponent, ...(bias ? [bias] : [])];
-  return runRows(op, 'w4a8_linear', x, rest, weight, out, floats);
+  return runRows(op, kernel, x, [...operands, ...(bias ? [bias] : [])], weight, out, floats);
 }
 
 /**
  * y [..., N] from activations already quantized (quantizeActivationFp8):
  * a float8_e4m3 [..., K] with scales s_a float32 [...].
  */
-export function w4a8Matmul(a: Tensor<'float8_e4m3'>, aScales: Tensor<'float32'>, weight: Int4Weight, opts?: W4A8Options | null): Tensor {
+export function w4a8Matmul(a: Tensor<'float8_e4m3'>, aScales: Tensor<'float32'>, weight: W4A8Weight, opts?: W4A8Options | null): Tensor {
   const op = 'w4a8Matmul';
   const o = options(op, opts);
   checkTensor(op, a, 'a');
   checkTensor(op, aScales, 's_a');
   if (a.dtype !== 'float8_e4m3') throw new DTypeError(`kiln: ${op}: a must be float8_e4m3, got ${a.describe()}`);
   if (aScales.dtype !== 'float32') throw new DTypeError(`kiln: ${op}: s_a must be float32, got ${aScales.describe()}`);
-  checkWeight(op, weight);
+  const [kernel, operands] = weightOperands(op, weight, 'gemm');
   checkK(op, a, weight);
   const lead = a.shape.slice(0, -1);
   if (aScales.ndim !== lead.length || lead.some((d, i) => d !== aScales.shape[i])) {
@@ -97,7 +113,7 @@ export function w4a8Matmul(a: Tensor<'float8_e4m3'>, aScales: Tensor<'float32'>,
   const m = lead.reduce((p, d) => p * d, 1);
   const s1 = aScales.rawReshape([m]);
   try {
-    return runRows(op, 'w4a8_gemm', a, [s1, weight.packed, weight.scales, weight.exponent, ...(bias ? [bias] : [])], weight, out, null);
+    return runRows(op, kernel, a, [s1, ...operands, ...(bias ? [bias] : [])], weight, out, null);
   } finally {
     s1.dispose();
   }
