@@ -14,10 +14,13 @@
 // permutes (kiln/quant_fireq.h decode). Accumulation in float32 inside the
 // tensor cores: specs/quant.md's CUDA tolerance |P - P_ref| <= (K/32) 2^-13 A.
 //   - decode (M <= 16): the weights are the mma's A operand (16 rows of N),
-//     the tokens its B operand (8 or 16 columns): one block of 4 warps per 16
-//     rows, the warps split K (chunk c to warp c % 4) and their partial sums
-//     are added in warp order in shared memory (deterministic). Memory-bound:
-//     every weight byte is read once, 16-byte loads, 512 bytes per warp load.
+//     the tokens its B operand (8 or 16 columns). Split-K: blocks of 4 warps
+//     per 16 rows x `splits` K ranges (about 4 blocks per SM, so that small N
+//     still streams from every SM); the warps of a block interleave chunks
+//     (kiln/quant_fireq.h decode_first_chunk / decode_chunk_stride), add their
+//     sums in warp order in shared memory, and the splits are added in order
+//     by fireq_splits (deterministic). Memory-bound: every weight byte is read
+//     once, 16-byte loads, 512 bytes per warp load.
 //   - prefill (M > 16): 64 x 64 output tiles, 4 warps of 32 x 32; the
 //     activation tile (64 rows x 128 k) is double-buffered in shared memory
 //     with cp.async; the weights are the B operand from registers.
@@ -25,6 +28,7 @@
 // K): the quantizer writes it (w4a8_fireq_linear) or a copy kernel fills it
 // from a strided a (w4a8_fireq_gemm). Epilogue: y = fmaf(P, s_a 2^-e, bias),
 // rounded once to y's dtype, as in cuda/quant.cu.
+#include <algorithm>
 #include <cfloat>
 #include <cstdint>
 #include <string>
@@ -46,7 +50,7 @@ namespace {
 
 namespace fq = quant::fireq;
 
-constexpr int kFqWarps = 4, kFqThreads = 32 * kFqWarps;
+constexpr int kFqWarps = fq::kDecodeWarps, kFqThreads = 32 * kFqWarps;
 
 // The kernel bodies exist only for sm_89+ (FP8 mma); below, so do their helpers.
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 890
@@ -80,8 +84,10 @@ __device__ __forceinline__ void epilogue(const GemmArgs& g, int64_t m, int64_t n
 
 // ---- decode: M <= 8 NT, weights as the A operand -------------------------------------------------
 
+// Block (x, y) = 16 rows x split y of `splits`; with splits > 1 the block's sums
+// go to partial [splits, M, N] and fireq_splits finishes them.
 template <int NT>
-__global__ void __launch_bounds__(kFqThreads) fireq_decode(GemmArgs g) {
+__global__ void __launch_bounds__(kFqThreads) fireq_decode(GemmArgs g, int splits, float* __restrict__ partial) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
   __shared__ uint2 lut[256];
   __shared__ float part[kFqWarps][NT * 128];
@@ -98,17 +104,18 @@ __global__ void __launch_bounds__(kFqThreads) fireq_decode(GemmArgs g) {
   for (int t = 0; t < NT; ++t)
 #pragma unroll
     for (int e = 0; e < 4; ++e) acc[t][e] = 0.0f;
-  int64_t c = warp;
+  const int64_t stride = fq::decode_chunk_stride(splits);
+  int64_t c = fq::decode_first_chunk(static_cast<int>(blockIdx.y), warp);
   uint4 wa = make_uint4(0, 0, 0, 0), wb = wa;
   if (c < nch) {
     wa = __ldg(words + fq::lane_load(tile, c, lane, g.Kp));
     wb = __ldg(words + fq::lane_load(tile + 1, c, lane, g.Kp));
   }
-  for (; c < nch; c += kFqWarps) {
+  for (; c < nch; c += stride) {
     const uint4 ca = wa, cb = wb;
-    if (c + kFqWarps < nch) {  // the next chunk's weights are in flight during this one's math
-      wa = __ldg(words + fq::lane_load(tile, c + kFqWarps, lane, g.Kp));
-      wb = __ldg(words + fq::lane_load(tile + 1, c + kFqWarps, lane, g.Kp));
+    if (c + stride < nch) {  // the next chunk's weights are in flight during this one's math
+      wa = __ldg(words + fq::lane_load(tile, c + stride, lane, g.Kp));
+      wb = __ldg(words + fq::lane_load(tile + 1, c + stride, lane, g.Kp));
     }
     uint2 la = lut[scale_code(g, na, c * fq::kChunk, ng)], lb = lut[scale_code(g, nb, c * fq::kChunk, ng)];
 #pragma unroll
@@ -145,7 +152,24 @@ __global__ void __launch_bounds__(kFqThreads) fireq_decode(GemmArgs g) {
     const int t = i / 128, l = (i % 128) / 4, e = i % 4;
     const int64_t n = 8 * tile + fq::acc_row(l, e);  // D rows: weight rows
     const int64_t m = 8 * t + fq::acc_col(l, e);     // D columns: tokens
-    if (n < g.N && m < g.M) epilogue(g, m, n, p);
+    if (n >= g.N || m >= g.M) continue;
+    if (splits == 1) {
+      epilogue(g, m, n, p);
+    } else {
+      partial[(static_cast<int64_t>(blockIdx.y) * g.M + m) * g.N + n] = p;
+    }
+  }
+#endif
+}
+
+// y from the decode kernel's partial sums, added in split order (deterministic).
+__global__ void __launch_bounds__(kBlock) fireq_splits(GemmArgs g, int splits, const float* __restrict__ partial) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  const int64_t mn = g.M * g.N;
+  KILN_GRID_STRIDE_LOOP(i, mn) {
+    float p = partial[i];
+    for (int sp = 1; sp < splits; ++sp) p = __fadd_rn(p, partial[sp * mn + i]);
+    epilogue(g, i / g.N, i % g.N, p);
   }
 #endif
 }
@@ -254,6 +278,20 @@ __global__ void __launch_bounds__(kFqThreads) fireq_prefill(GemmArgs g) {
 #endif
 }
 
+// Splits of K for the decode kernel: enough blocks for about 4 per SM (a
+// memory-bound kernel needs loads in flight on every SM), at least 4 chunks
+// per block, at most 16 splits.
+int decode_splits(int device, int64_t row_blocks, int64_t chunks) {
+  int sms = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    sms = 1;
+  }
+  const int64_t want = (4 * static_cast<int64_t>(sms) + row_blocks - 1) / row_blocks;
+  const int64_t most = std::max<int64_t>(1, std::min<int64_t>(16, chunks / fq::kDecodeWarps));
+  return static_cast<int>(std::max<int64_t>(1, std::min(want, most)));
+}
+
 // ---- the ops --------------------------------------------------------------------------------
 
 // a (any strides) -> out [M, Kp] contiguous, zero past K.
@@ -324,10 +362,20 @@ Status fireq_kernel(const KernelArgs& args) {
 
   const int64_t row_blocks = fq::padded_n(p.n) / fq::kRowAlign;
   if (row_blocks > 0x7FFFFFFF) return Status(StatusCode::ShapeError, std::string("kiln: ") + args.op + ": N is too large");
-  if (p.m <= 8) {
-    fireq_decode<1><<<static_cast<unsigned>(row_blocks), kFqThreads, 0, s>>>(g);
-  } else if (p.m <= 16) {
-    fireq_decode<2><<<static_cast<unsigned>(row_blocks), kFqThreads, 0, s>>>(g);
+  if (p.m <= 16) {
+    const int splits = decode_splits(x.device.index, row_blocks, p.kp / fq::kChunk);
+    DeviceScratch partial;
+    if (splits > 1) {
+      KILN_RETURN_IF_ERROR(partial.alloc(x.device.index, static_cast<size_t>(splits) * static_cast<size_t>(p.m * p.n) * sizeof(float)));
+    }
+    const dim3 grid(static_cast<unsigned>(row_blocks), static_cast<unsigned>(splits));
+    if (p.m <= 8) {
+      fireq_decode<1><<<grid, kFqThreads, 0, s>>>(g, splits, partial.as<float>());
+    } else {
+      fireq_decode<2><<<grid, kFqThreads, 0, s>>>(g, splits, partial.as<float>());
+    }
+    KILN_CUDA_LAUNCH_CHECK(args.op);
+    if (splits > 1) fireq_splits<<<grid_for(p.m * p.n), kBlock, 0, s>>>(g, splits, partial.as<float>());
   } else {
     const int64_t ntiles = (p.n + kPfBN - 1) / kPfBN, mtiles = (p.m + kPfBM - 1) / kPfBM;
     const dim3 grid(static_cast<unsigned>(ntiles), static_cast<unsigned>(mtiles < 65535 ? mtiles : 65535));

@@ -13,7 +13,7 @@
 //     several chunks), padding rows all zero, q = -8 refused with a
 //     ValueError naming the element and nothing written, bad shapes refused;
 //   - the kernels' fragment arithmetic: both CUDA kernels (decode: weights as
-//     the mma A operand, tokens as B, split-K over 4 warps; prefill: 64 x 64
+//     the mma A operand, tokens as B, split-K over blocks and 4 warps; prefill: 64 x 64
 //     tiles, activations as A from the staged tile, weights as B) are replayed
 //     lane by lane with the kernels' own index helpers (lane_load, frag_k,
 //     acc_row, acc_col, decode) and an m16n8k32 that places register bytes
@@ -244,30 +244,35 @@ uint32_t codes4(const std::vector<uint8_t>& act, int64_t at) {
 
 uint8_t scale_code(const Weight& w, int64_t n, int64_t k) { return n < w.n ? w.s(n, k) : 0; }
 
-// The decode kernel (fireq_decode<NT>): P [M, N] for M <= 8 NT.
-std::vector<double> replay_decode(const std::vector<uint8_t>& act, int64_t M, const Weight& w, const uint32_t* words, int NT) {
+// The decode kernel (fireq_decode<NT>, then fireq_splits when splits > 1): P [M, N] for M <= 8 NT.
+std::vector<double> replay_decode(const std::vector<uint8_t>& act, int64_t M, const Weight& w, const uint32_t* words, int NT,
+                                  int splits) {
   const int64_t nch = w.kp / fq::kChunk, np = fq::padded_n(w.n);
+  using Acc = std::array<std::array<double, 4>, 32>;
   std::vector<double> P(static_cast<size_t>(M * w.n), std::nan(""));
   for (int64_t blk = 0; blk < np / 16; ++blk) {
     const int64_t tile = 2 * blk;
-    std::vector<std::vector<std::array<std::array<double, 4>, 32>>> part(4, std::vector<std::array<std::array<double, 4>, 32>>(static_cast<size_t>(NT)));
-    for (int warp = 0; warp < 4; ++warp) {
-      for (int64_t c = warp; c < nch; c += 4) {
-        for (int j = 0; j < 4; ++j) {
-          const int64_t k = c * fq::kChunk + 32 * j;
-          for (int t = 0; t < NT; ++t) {
-            Warp reg;
-            for (int lane = 0; lane < 32; ++lane) {
-              const int gq = lane >> 2;
-              const int64_t na = 8 * tile + gq, nb = na + 8;
-              const fq::Codes ra = fq::decode(word_of(words, fq::lane_load(tile, c, lane, w.kp), j), fq::lut_of(scale_code(w, na, k)));
-              const fq::Codes rb = fq::decode(word_of(words, fq::lane_load(tile + 1, c, lane, w.kp), j), fq::lut_of(scale_code(w, nb, k)));
-              reg.a[lane] = {ra.first, rb.first, ra.second, rb.second};
-              const int64_t m = 8 * t + gq;
-              reg.b[lane] = {m < M ? codes4(act, m * w.kp + k + fq::frag_k(lane, 0)) : 0u,
-                             m < M ? codes4(act, m * w.kp + k + fq::frag_k(lane, 1)) : 0u};
+    // [split][warp][token tile]
+    std::vector<Acc> part(static_cast<size_t>(splits * fq::kDecodeWarps * NT), Acc{});
+    for (int split = 0; split < splits; ++split) {
+      for (int warp = 0; warp < fq::kDecodeWarps; ++warp) {
+        for (int64_t c = fq::decode_first_chunk(split, warp); c < nch; c += fq::decode_chunk_stride(splits)) {
+          for (int j = 0; j < 4; ++j) {
+            const int64_t k = c * fq::kChunk + 32 * j;
+            for (int t = 0; t < NT; ++t) {
+              Warp reg;
+              for (int lane = 0; lane < 32; ++lane) {
+                const int gq = lane >> 2;
+                const int64_t na = 8 * tile + gq, nb = na + 8;
+                const fq::Codes ra = fq::decode(word_of(words, fq::lane_load(tile, c, lane, w.kp), j), fq::lut_of(scale_code(w, na, k)));
+                const fq::Codes rb = fq::decode(word_of(words, fq::lane_load(tile + 1, c, lane, w.kp), j), fq::lut_of(scale_code(w, nb, k)));
+                reg.a[lane] = {ra.first, rb.first, ra.second, rb.second};
+                const int64_t m = 8 * t + gq;
+                reg.b[lane] = {m < M ? codes4(act, m * w.kp + k + fq::frag_k(lane, 0)) : 0u,
+                               m < M ? codes4(act, m * w.kp + k + fq::frag_k(lane, 1)) : 0u};
+              }
+              mma_ref(reg, part[static_cast<size_t>((split * fq::kDecodeWarps + warp) * NT + t)]);
             }
-            mma_ref(reg, part[static_cast<size_t>(warp)][static_cast<size_t>(t)]);
           }
         }
       }
@@ -276,7 +281,7 @@ std::vector<double> replay_decode(const std::vector<uint8_t>& act, int64_t M, co
       for (int lane = 0; lane < 32; ++lane) {
         for (int e = 0; e < 4; ++e) {
           double p = 0;
-          for (int warp = 0; warp < 4; ++warp) p += part[static_cast<size_t>(warp)][static_cast<size_t>(t)][static_cast<size_t>(lane)][static_cast<size_t>(e)];
+          for (int sw = 0; sw < splits * fq::kDecodeWarps; ++sw) p += part[static_cast<size_t>(sw * NT + t)][static_cast<size_t>(lane)][static_cast<size_t>(e)];
           const int64_t n = 8 * tile + fq::acc_row(lane, e), m = 8 * t + fq::acc_col(lane, e);
           if (n < w.n && m < M) P[static_cast<size_t>(m * w.n + n)] = p;
         }
@@ -372,7 +377,12 @@ KTEST(fireq, kernel_fragments_replayed_exactly) {
     const uint32_t* words = reinterpret_cast<const uint32_t*>(frags.ptr(0));
     const std::string what = "M " + std::to_string(cs.m) + " N " + std::to_string(cs.n) + " K " + std::to_string(cs.k) +
                              " G " + std::to_string(cs.g);
-    if (cs.m <= 16) check_replay("decode " + what, replay_decode(act, cs.m, w, words, cs.m <= 8 ? 1 : 2), a, w);
+    if (cs.m <= 16) {
+      for (int splits : {1, 2, 3}) {
+        check_replay("decode (" + std::to_string(splits) + " splits) " + what,
+                     replay_decode(act, cs.m, w, words, cs.m <= 8 ? 1 : 2, splits), a, w);
+      }
+    }
     check_replay("prefill " + what, replay_prefill(act, cs.m, w, words), a, w);
   }
 }

@@ -62,6 +62,12 @@ KILN_HD int frag_k(int lane, int half) { return 4 * (lane & 3) + 16 * half; }
 KILN_HD int acc_row(int lane, int e) { return (lane >> 2) + 8 * (e >> 1); }
 KILN_HD int acc_col(int lane, int e) { return 2 * (lane & 3) + (e & 1); }
 
+// The decode kernel's split of K: block row `split` of `splits`, warp w of
+// kDecodeWarps takes the chunks first_chunk, first_chunk + chunk_stride, ...
+constexpr int kDecodeWarps = 4;
+KILN_HD int64_t decode_first_chunk(int split, int warp) { return static_cast<int64_t>(split) * kDecodeWarps + warp; }
+KILN_HD int64_t decode_chunk_stride(int splits) { return static_cast<int64_t>(splits) * kDecodeWarps; }
+
 // Where element (n, k) lives: its word and the bit positions of |q| and the sign.
 struct Slot {
   int64_t word;
