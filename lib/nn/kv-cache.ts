@@ -27,6 +27,7 @@ export class KVCache {
   length = 0;
   private readonly k: (Tensor | null)[];
   private readonly v: (Tensor | null)[];
+  private readonly attached: ({ dispose(): void } | null)[];
 
   constructor(opts: KVCacheOptions) {
     if (!Number.isSafeInteger(opts?.slots) || opts.slots < 1) throw new ValueError(`kiln: KVCache: slots must be a positive integer, got ${String(opts?.slots)}`);
@@ -35,6 +36,21 @@ export class KVCache {
     this.capacity = opts.capacity;
     this.k = new Array<Tensor | null>(opts.slots).fill(null);
     this.v = new Array<Tensor | null>(opts.slots).fill(null);
+    this.attached = new Array<{ dispose(): void } | null>(opts.slots).fill(null);
+  }
+
+  /**
+   * A slot's storage in another form (kiln.quant's INT4 keys and values): made
+   * by `make` on the slot's first use, disposed with the cache. The caller
+   * writes and reads it; the cache's length and advance() apply as for write().
+   */
+  attachment<T extends { dispose(): void }>(slot: number, make: () => T): T {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) throw new ValueError(`kiln: KVCache: slot ${String(slot)} is out of range (0..${this.slots - 1})`);
+    const have = this.attached[slot];
+    if (have !== null) return have as T;
+    const made = make();
+    this.attached[slot] = made;
+    return made;
   }
 
   /**
@@ -77,9 +93,10 @@ export class KVCache {
   }
 
   dispose(): void {
-    for (const t of [...this.k, ...this.v]) t?.dispose();
+    for (const t of [...this.k, ...this.v, ...this.attached]) t?.dispose();
     this.k.fill(null);
     this.v.fill(null);
+    this.attached.fill(null);
     this.length = 0;
   }
 }

@@ -22,6 +22,7 @@ import { lmForward, TransformerLM, type LMForwardOptions, type LMOutput, type Tr
 import { Tensor } from '../tensor';
 import { dequantizeActivationFp8, quantizeActivationFp8 } from './activation';
 import { options } from './int4';
+import { Int4KVSlot } from './kv-int4';
 import { QuantizedLinear } from './linear';
 
 export interface QuantizeModelOptions {
@@ -47,10 +48,14 @@ export interface QuantizeModelOptions {
    * dynamic scale per token and head) and keys/values to INT4 as an INT4 KV
    * cache holds them (per token and head, one E4M3 scale per group of
    * kvGroupSize along head_dim, a static per-head 2^e from calibration applied
-   * to K after RoPE and to V). Emulated: the rounded values are computed on the
-   * host and attention runs in float32 (there is no INT4-KV attention kernel yet).
+   * to K after RoPE and to V). Incremental decoding (kiln.nn.generate) on the
+   * CPU stores K/V in a real INT4 cache (kvCache, default 'int4': 8x smaller
+   * than float32) and attention reads it directly; a full forward pass, and
+   * CUDA, use the same rounded values in float32.
    */
   attention?: boolean;
+  /** The KV cache of incremental decoding with attention: 'int4' (default; CPU) or 'float'. */
+  kvCache?: 'int4' | 'float';
   /**
    * RoPE-aware pre-scaling (default: the value of attention): per kv channel
    * mu = max|k|^a / max|q|^(1-a) (a = alpha, both channels of a RoPE pair
@@ -73,6 +78,8 @@ export interface AttentionQuantInfo {
   kExponents: number[] | null;
   vExponents: number[] | null;
   kvGroupSize: number;
+  /** Incremental decoding on the CPU keeps K/V in a real INT4 cache (else a float cache of the rounded values). */
+  int4Cache: boolean;
   /** Range of the RoPE-aware pre-scale mu folded into W_q/W_k (1, 1 without it). */
   muMin: number;
   muMax: number;
@@ -176,13 +183,23 @@ function blockForward(blk: BlockLike, x: Tensor, positions?: Tensor<'int32'>, ca
     let k = gnn.rope(heads(kIn, at.nKvHeads), pos, { theta: at.ropeTheta });
     let v = heads(vIn, at.nKvHeads);
     const aq = at.quant;
-    if (aq) {
-      if (aq.fp8Queries) q = fakeFp8(q);
-      if (aq.kExponents) k = fakeInt4Kv(k, aq.kExponents, aq.kvGroupSize);
-      if (aq.vExponents) v = fakeInt4Kv(v, aq.vExponents, aq.kvGroupSize);
+    if (aq?.fp8Queries) q = fakeFp8(q);
+    let heads4: Tensor;
+    const kExps = aq?.kExponents, vExps = aq?.vExponents;
+    if (cache && aq?.int4Cache && kExps && vExps && x.device === 'cpu') {
+      // a real INT4 cache: the new rows quantized into it, attention reading INT4
+      const c = cache.cache;
+      const slot = c.attachment(cache.slot, () => new Int4KVSlot({ batch: b, kvHeads: at.nKvHeads, headDim: at.headDim, capacity: c.capacity, groupSize: aq.kvGroupSize, kExponents: kExps, vExponents: vExps, device: x.device }));
+      slot.append(c.length, k, v);
+      heads4 = slot.attend(q.dtype === 'float32' ? q : q.cast('float32'), c.length + s).cast(q.dtype);
+    } else {
+      // the same rounding emulated on float K/V (no cache, or a float cache)
+      if (kExps) k = fakeInt4Kv(k, kExps, aq!.kvGroupSize);
+      if (vExps) v = fakeInt4Kv(v, vExps, aq!.kvGroupSize);
+      const kv = cache ? cache.cache.write(cache.slot, k, v) : { k, v };
+      heads4 = gnn.attention(q, kv.k, kv.v, { causal: true });
     }
-    const kv = cache ? cache.cache.write(cache.slot, k, v) : { k, v };
-    const o = gviews.transpose(gnn.attention(q, kv.k, kv.v, { causal: true }), [0, 2, 1, 3]).reshape([b, s, at.nHeads * at.headDim]);
+    const o = gviews.transpose(heads4, [0, 2, 1, 3]).reshape([b, s, at.nHeads * at.headDim]);
     observe?.('o', o);
     const a = at.wo.forward(o);
     const h = g.add(x, blk.attnOutNorm ? blk.attnOutNorm.forward(a) : a);
@@ -365,6 +382,8 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
   const ropeScaling = o.ropeScaling ?? attention;
   const headDim = model.blocks.at(0).attn.headDim;
   const kvGroupSize = o.kvGroupSize ?? headDim;
+  if (o.kvCache !== undefined && o.kvCache !== 'int4' && o.kvCache !== 'float') throw new ValueError(`kiln: ${op}: kvCache must be 'int4' or 'float', got ${String(o.kvCache)}`);
+  const int4Cache = (o.kvCache ?? 'int4') === 'int4';
   if (!Number.isSafeInteger(kvGroupSize) || kvGroupSize < 1 || headDim % kvGroupSize !== 0) {
     throw new ValueError(`kiln: ${op}: kvGroupSize must be a positive divisor of the head dimension ${headDim}, got ${String(o.kvGroupSize)}`);
   }
@@ -549,8 +568,8 @@ export function quantizeModel(model: TransformerLM, calibration: readonly Tensor
             for (let c = kh * hd; c < (kh + 1) * hd; ++c) a = Math.max(a, st.v[c] / (lKvOf ? lKvOf[c] : 1));
             return a;
           });
-          aq = { fp8Queries: true, kExponents, vExponents, kvGroupSize, ...muRange(mu) };
-        } else aq = { fp8Queries: false, kExponents: null, vExponents: null, kvGroupSize, ...muRange(mu) };
+          aq = { fp8Queries: true, kExponents, vExponents, kvGroupSize, int4Cache, ...muRange(mu) };
+        } else aq = { fp8Queries: false, kExponents: null, vExponents: null, kvGroupSize, int4Cache: false, ...muRange(mu) };
       }
       const sc = (w: Float64Array, k: number, l: Float64Array | null) => (l ? scaleCols(w, k, l) : w);
       const attnNorm = norm(blk.attnNorm, lQkv);
