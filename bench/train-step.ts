@@ -79,7 +79,10 @@ interface TorchResult {
 /** One PyTorch round in a python3 subprocess (null when torch is not importable). */
 function torchRound(warmup: number): TorchResult | null {
   const cfg = JSON.stringify({ ...CONFIG, batch: BATCH, ctx: CTX, threads: THREADS, steps: STEPS, warmup });
-  const env = { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS) };
+  // OPENBLAS_NUM_THREADS=1: torch runs its own THREADS OpenMP threads around the BLAS calls;
+  // OpenBLAS threads on top oversubscribe the cores (measured: 1.10-1.37 s per step with
+  // OPENBLAS_NUM_THREADS=2 vs 0.97 s with 1, so the peer is measured at its best)
+  const env = { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: '1' };
   for (const py of ['/usr/bin/python3', 'python3']) {
     try {
       const out = execFileSync(py, [path.join(ROOT, 'bench', 'train_step_torch.py'), cfg], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -134,7 +137,7 @@ function main(): void {
     `# One training step of a Llama-style LM on the CPU: kiln vs PyTorch — ${DATE}`,
     '',
     machineLine(),
-    `- threads: ${THREADS} for both (kiln setNumThreads; torch.set_num_threads, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS)`,
+    `- threads: ${THREADS} for both (kiln setNumThreads; torch.set_num_threads and OMP_NUM_THREADS; OPENBLAS_NUM_THREADS=1, PyTorch's fastest setting here)`,
     `- versions: kiln ${VERSION}, Node ${process.version}; PyTorch ${t ? `${t.res.torch} (Debian python3-torch; BLAS: ${t.res.blas.join(', ') || 'none mapped'})` : 'not available'}`,
     limitsLine(peak, THREADS),
     `- model: vocab ${CONFIG.vocabSize}, dim ${CONFIG.dim}, ${CONFIG.nLayers} layers, ${CONFIG.nHeads} heads, SwiGLU hidden ${CONFIG.hiddenDim}, untied head, ${params.toLocaleString('en-US')} parameters${t ? ` (PyTorch: ${t.res.params.toLocaleString('en-US')})` : ''}; batch ${BATCH} x ctx ${CTX} = ${TOKENS} tokens/step; ${(flops / 1e9).toFixed(1)} model GFLOP/step`,

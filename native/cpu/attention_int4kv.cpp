@@ -6,11 +6,12 @@
 // / s), -8, 7), two per byte (even d in the low nibble). A non-finite x is a
 // ValueError naming the element, found before anything is written.
 //
-// attention_int4kv: one task per (b, query head, query); the key and value
-// rows are read as INT4 and turned into e4m3(q s) by the 256 x 16 lookup table
-// of the W4A8 kernels (native/cpu/w4a8.h), times 2^-e. Scores
-// (q . k) 2^-e_k * scale in float32 (d in order), the softmax with the row max
-// subtracted, o = sum_j p_j v_j / sum_j p_j (j in order, float32): a
+// attention_int4kv: one task per (b, kv head, query), for the query heads
+// that share the kv head, so each key and value row is read once: rows are
+// read as INT4 and turned into e4m3(q s) by the 256 x 16 lookup table of the
+// W4A8 kernels (native/cpu/w4a8.h); scores (q . k) 2^-e_k scale in float32
+// (8 interleaved partial sums, added in a fixed order), the softmax with the
+// row max subtracted, o = 2^-e_v sum_j p_j v_j / sum_j p_j (j in order): a
 // different order than kiln.nn.attention over the dequantized cache, so the
 // two agree within float32 rounding (tests: 1e-5 relative), not bit for bit.
 // The work splits over tasks only: results do not depend on the thread count.
@@ -25,6 +26,7 @@
 #include "kiln/quant_kv.h"
 #include "kiln/registry.h"
 #include "kiln/threadpool.h"
+#include "int4kv.h"
 #include "w4a8.h"
 
 namespace kiln {
@@ -40,11 +42,6 @@ float float_at(const View& v, int64_t at) {
   }
 }
 
-int64_t offset4(const View& v, int64_t i0, int64_t i1, int64_t i2) {
-  return i0 * v.strides[0] + i1 * v.strides[1] + i2 * v.strides[2];
-}
-
-int exponent_at(const View& e, int64_t h) { return reinterpret_cast<const int8_t*>(e.data())[h * e.strides[0]]; }
 
 Status int4_kv_kernel(const KernelArgs& args) {
   Int4KvPlan p;
@@ -97,58 +94,21 @@ Status int4_kv_kernel(const KernelArgs& args) {
 }
 
 Status attention_int4kv_kernel(const KernelArgs& args) {
-  AttentionInt4KvPlan p;
-  KILN_RETURN_IF_ERROR(prepare_attention_int4kv(args, &p));
-  const View &q = args.in[0], &kp = args.in[1], &ks = args.in[2], &ke = args.in[3];
-  const View &vp = args.in[4], &vs = args.in[5], &ve = args.in[6], &o = args.out[0];
-  const float* lut = w4a8_lut_f32();
-  const int64_t tasks = p.b * p.hq * p.sq, rep = p.hq / p.hkv, ng = p.hd / p.group;
-  const float* qbase = reinterpret_cast<const float*>(q.data());
-  float* out = reinterpret_cast<float*>(o.data());
-  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.len * p.hd));
-  parallel_for(tasks, grain, [&](int64_t t0, int64_t t1) {
-    std::vector<float> score(static_cast<size_t>(p.len)), qrow(static_cast<size_t>(p.hd)), acc(static_cast<size_t>(p.hd));
-    for (int64_t task = t0; task < t1; ++task) {
-      const int64_t b = task / (p.hq * p.sq), h = (task / p.sq) % p.hq, i = task % p.sq, kvh = h / rep;
-      const int64_t last = p.causal ? p.len - p.sq + i : p.len - 1;  // keys 0 .. last
-      for (int64_t d = 0; d < p.hd; ++d) qrow[static_cast<size_t>(d)] = qbase[offset4(q, b, h, i) + d * q.strides[3]];
-      const float inv_tk = std::ldexp(1.0f, -exponent_at(ke, kvh)), inv_tv = std::ldexp(1.0f, -exponent_at(ve, kvh));
-      float top = -INFINITY;
-      for (int64_t j = 0; j <= last; ++j) {
-        const uint8_t* kr = reinterpret_cast<const uint8_t*>(kp.data()) + offset4(kp, b, kvh, j);
-        const uint8_t* sr = reinterpret_cast<const uint8_t*>(ks.data()) + offset4(ks, b, kvh, j);
-        float dot = 0.0f;
-        for (int64_t g = 0; g < ng; ++g) {
-          const float* l = lut + static_cast<size_t>(sr[g]) * 16;
-          for (int64_t d = g * p.group; d < (g + 1) * p.group; ++d) {
-            const uint32_t byte = kr[d >> 1];
-            dot += qrow[static_cast<size_t>(d)] * l[(d & 1) ? (byte >> 4) : (byte & 0xFu)];
-          }
-        }
-        const float sc = (dot * inv_tk) * p.scale;
-        score[static_cast<size_t>(j)] = sc;
-        top = std::max(top, sc);
-      }
-      std::fill(acc.begin(), acc.end(), 0.0f);
-      float total = 0.0f;
-      for (int64_t j = 0; j <= last; ++j) {
-        const float w = std::exp(score[static_cast<size_t>(j)] - top);
-        total += w;
-        const uint8_t* vr = reinterpret_cast<const uint8_t*>(vp.data()) + offset4(vp, b, kvh, j);
-        const uint8_t* sr = reinterpret_cast<const uint8_t*>(vs.data()) + offset4(vs, b, kvh, j);
-        for (int64_t g = 0; g < ng; ++g) {
-          const float* l = lut + static_cast<size_t>(sr[g]) * 16;
-          for (int64_t d = g * p.group; d < (g + 1) * p.group; ++d) {
-            const uint32_t byte = vr[d >> 1];
-            acc[static_cast<size_t>(d)] += w * l[(d & 1) ? (byte >> 4) : (byte & 0xFu)];
-          }
-        }
-      }
-      const float norm = inv_tv / total;
-      float* orow = out + task * p.hd;
-      for (int64_t d = 0; d < p.hd; ++d) orow[d] = acc[static_cast<size_t>(d)] * norm;
-    }
-  });
+  Int4KvAttend a;
+  KILN_RETURN_IF_ERROR(prepare_attention_int4kv(args, &a.p));
+  a.q = &args.in[0];
+  a.kp = &args.in[1];
+  a.ks = &args.in[2];
+  a.ke = &args.in[3];
+  a.vp = &args.in[4];
+  a.vs = &args.in[5];
+  a.ve = &args.in[6];
+  a.out = reinterpret_cast<float*>(args.out[0].data());
+  a.lut = w4a8_lut_f32();
+  const int64_t tasks = a.p.b * a.p.hkv * a.p.sq;
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, a.p.len * a.p.hd * (a.p.hq / std::max<int64_t>(1, a.p.hkv))));
+  const Int4KvAttendFn fn = int4kv_attend();
+  parallel_for(tasks, grain, [&](int64_t t0, int64_t t1) { fn(a, t0, t1); });
   return Status::Ok();
 }
 
