@@ -47,6 +47,10 @@ describe('kiln.quant randomized bad input', () => {
         () => pick([{}, { groupSize: pick([32, 48, 0, 'channel', 100]) }, { scale: pick([0, -1, 0.5, NaN]) }, { outDtype: pick(['float32', 'int8', 'bfloat16']) }, { activationScale: pick([1, 0, -2]) }, { bias: randomTensor() }]),
       ])();
     const q = kiln.quant;
+    const fw = q.packFireQ(qw);
+    const slotOpts = (): kiln.quant.Int4KVSlotOptions => ({ batch: 1, kvHeads: 2, headDim: 8, capacity: 8, groupSize: pick([4, 8]), kExponents: [0, 2], vExponents: [1, 0] });
+    const slot = new q.Int4KVSlot({ ...slotOpts(), groupSize: 4 });
+    kiln.tidy(() => slot.append(0, kiln.randn([1, 2, 4, 8], { seed: 6 }), kiln.randn([1, 2, 4, 8], { seed: 7 })));
     const ops: [string, (a: Arg[]) => unknown][] = [
       ['packInt4', (a) => q.packInt4(a[0] as kiln.Tensor<'int8'>)],
       ['unpackInt4', (a) => q.unpackInt4(a[0] as kiln.Tensor<'uint8'>, a[1] as number)],
@@ -58,6 +62,12 @@ describe('kiln.quant randomized bad input', () => {
       ['w4a8Matmul', (a) => q.w4a8Matmul(a[0] as kiln.Tensor<'float8_e4m3'>, a[1] as kiln.Tensor<'float32'>, a[2] as kiln.quant.Int4Weight, a[3] as kiln.quant.W4A8Options)],
       ['w4a8Reference', (a) => q.w4a8Reference(a[0] as kiln.Tensor<'float8_e4m3'>, a[1] as kiln.quant.Int4Weight)],
       ['QuantizedLinear.fromWeights', (a) => q.QuantizedLinear.fromWeights(a[0] as kiln.Tensor, a[1] as kiln.Tensor, a[2] as kiln.quant.QuantizedLinearOptions)],
+      ['packFireQ', (a) => q.packFireQ(a[0] as kiln.quant.Int4Weight)],
+      ['unpackFireQ', (a) => q.unpackFireQ((a[0] instanceof q.Int4Weight ? fw : a[0]) as kiln.quant.FireQWeight)],
+      ['w4a8Linear (FireQ)', (a) => q.w4a8Linear(a[0] as kiln.Tensor, fw, a[1] as kiln.quant.W4A8LinearOptions)],
+      ['Int4KVSlot', (a) => new q.Int4KVSlot(pick([a[0], slotOpts(), { ...slotOpts(), headDim: pick([3, 0, 100]) }, { ...slotOpts(), kExponents: [15, 0] }]) as kiln.quant.Int4KVSlotOptions)],
+      ['Int4KVSlot.append', (a) => slot.append(pick([0, 3, -1, 1.5, 7]), a[0] as kiln.Tensor, pick([a[1], kiln.randn([1, 2, 2, 8], { seed: 4 })]) as kiln.Tensor)],
+      ['Int4KVSlot.attend', (a) => slot.attend(pick([a[0], kiln.randn([1, 4, 1, 8], { seed: 5 })]) as kiln.Tensor, pick([0, 1, 4, 9, 2.5]), pick([undefined, 0, -1, 0.25, NaN]))],
     ];
     const failures: string[] = [];
     let ok = 0;
@@ -68,7 +78,7 @@ describe('kiln.quant randomized bad input', () => {
         const args = Array.from({ length: 4 }, randomArg);
         try {
           const r = fn(args);
-          if (r instanceof q.QuantizedLinear || r instanceof q.Int4Weight) r.dispose();
+          if (r instanceof q.QuantizedLinear || r instanceof q.Int4Weight || r instanceof q.FireQWeight || r instanceof q.Int4KVSlot || r instanceof kiln.Tensor) r.dispose();
           ok += 1;
         } catch (e) {
           if (e instanceof kiln.KilnError && e.message.startsWith('kiln: ')) {
@@ -83,6 +93,8 @@ describe('kiln.quant randomized bad input', () => {
     expect(ok).toBeGreaterThan(20);
     expect(refused).toBeGreaterThan(500);
     qw.dispose();
+    fw.dispose();
+    slot.dispose();
     // Int4Weights built above from tidy-scoped tensors were disposed with their scopes
     expect(kiln.memory().tensors).toBe(before);
   });
