@@ -298,27 +298,7 @@ Status w4a8_kernel(const KernelArgs& args) {
     g.sa = reinterpret_cast<const float*>(sa.data());
     g.ss = sa.strides[0];
   }
-  g.packed = reinterpret_cast<const uint8_t*>(args.in[p.packed].data());
-  g.scales = reinterpret_cast<const uint8_t*>(args.in[p.scales].data());
-  if (p.has_bias) {
-    const View& b = args.in[p.bias];
-    g.bias = b.data();
-    g.bias_t = b.dtype;
-    g.bs = b.strides[0];
-  } else {
-    g.bias = nullptr;
-    g.bias_t = DType::Float32;
-    g.bs = 0;
-  }
-  const View& y = args.out[0];
-  g.y = y.data();
-  g.yt = y.dtype;
-  g.M = p.m;
-  g.N = p.n;
-  g.K = p.k;
-  g.Kp = p.kp;
-  g.G = p.group;
-  g.two_e = num::bits_f32(static_cast<uint32_t>(127 - e) << 23);  // 2^-e, e in [0, 14]
+  set_weight_and_output(args, p, e, &g);
   const int path = path_override();
   if (path != 1 && has_fp8_mma(x.device.index) && (path == 2 || (p.m > kThreadsY && std::getenv("KILN_W4A8_SIMT") == nullptr))) {
     return launch_mma(g, s, args.op);

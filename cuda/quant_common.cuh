@@ -113,6 +113,31 @@ struct GemmArgs {
   float two_e;  // 2^-e
 };
 
+// The weight, bias and output operands of a validated W4A8 plan, and 2^-e.
+inline void set_weight_and_output(const KernelArgs& args, const W4A8Plan& p, int e, GemmArgs* g) {
+  g->packed = reinterpret_cast<const uint8_t*>(args.in[p.packed].data());
+  g->scales = reinterpret_cast<const uint8_t*>(args.in[p.scales].data());
+  if (p.has_bias) {
+    const View& b = args.in[p.bias];
+    g->bias = b.data();
+    g->bias_t = b.dtype;
+    g->bs = b.strides[0];
+  } else {
+    g->bias = nullptr;
+    g->bias_t = DType::Float32;
+    g->bs = 0;
+  }
+  const View& y = args.out[0];
+  g->y = y.data();
+  g->yt = y.dtype;
+  g->M = p.m;
+  g->N = p.n;
+  g->K = p.k;
+  g->Kp = p.kp;
+  g->G = p.group;
+  g->two_e = num::bits_f32(static_cast<uint32_t>(127 - e) << 23);  // 2^-e, e in [0, 14]
+}
+
 // d (16x8 float32) += a (16x32 e4m3, row) * b (32x8 e4m3, col), one warp
 // (sm_89+; a0..a3 / b0, b1 in the PTX fragment order, 4 codes per register,
 // the lowest k in the lowest byte).

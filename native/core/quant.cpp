@@ -196,7 +196,10 @@ Status prepare_fp8_activation(const KernelArgs& args, Fp8ActivationPlan* plan) {
 Status prepare_w4a8(const KernelArgs& args, W4A8Plan* plan) {
   const char* op = args.op;
   W4A8Plan p;
-  if (std::strcmp(op, "w4a8_gemm") == 0) {
+  // w4a8_fireq_gemm / _linear: the operands of w4a8_gemm / _linear, packed in the FireQ layout
+  p.fireq = std::strncmp(op, "w4a8_fireq_", 11) == 0;
+  const char* kind = p.fireq ? op + 11 : op;
+  if (std::strcmp(kind, p.fireq ? "gemm" : "w4a8_gemm") == 0) {
     KILN_RETURN_IF_ERROR(expect_count_range(args, 5, 6, 1, 0));
     p.x = 0;
     p.s_a = 1;
@@ -204,27 +207,8 @@ Status prepare_w4a8(const KernelArgs& args, W4A8Plan* plan) {
     p.scales = 3;
     p.exponent = 4;
     p.bias = args.n_in == 6 ? 5 : -1;
-  } else if (std::strcmp(op, "w4a8_linear") == 0) {
+  } else if (std::strcmp(kind, p.fireq ? "linear" : "w4a8_linear") == 0) {
     KILN_RETURN_IF_ERROR(expect_count_range(args, 4, 5, 1, 1));
-    p.fused = true;
-    p.packed = 1;
-    p.scales = 2;
-    p.exponent = 3;
-    p.bias = args.n_in == 5 ? 4 : -1;
-    p.is_static = args.n_floats == 1;
-    if (p.is_static) KILN_RETURN_IF_ERROR(static_scale(op, args.floats[0], &p.static_scale));
-  } else if (std::strcmp(op, "w4a8_fireq_gemm") == 0) {
-    KILN_RETURN_IF_ERROR(expect_count_range(args, 5, 6, 1, 0));
-    p.fireq = true;
-    p.x = 0;
-    p.s_a = 1;
-    p.packed = 2;
-    p.scales = 3;
-    p.exponent = 4;
-    p.bias = args.n_in == 6 ? 5 : -1;
-  } else if (std::strcmp(op, "w4a8_fireq_linear") == 0) {
-    KILN_RETURN_IF_ERROR(expect_count_range(args, 4, 5, 1, 1));
-    p.fireq = true;
     p.fused = true;
     p.packed = 1;
     p.scales = 2;
