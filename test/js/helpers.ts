@@ -12,6 +12,17 @@ export interface Ref {
 
 export const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
+/** max |got - want| / max |want|: an error measured against the output's scale. */
+export function maxRelativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; ++i) {
+    err = Math.max(err, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return err / scale;
+}
+
 export function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;

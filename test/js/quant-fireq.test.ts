@@ -6,6 +6,7 @@
 // kernels agree with the canonical ones (skipped elsewhere).
 import { describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
+import { maxRelativeError } from './helpers';
 
 const q8 = kiln.quant;
 const cuda = kiln.devices().cuda;
@@ -132,13 +133,7 @@ describe.skipIf(!cuda.available)('FireQ kernels on CUDA', () => {
       const want = ref.dataSync() as Float32Array;
       // FP8 tensor cores keep ~13 bits while adding (specs/quant.md): far below 2% of the output
       // scale, while a slip in the layout gives errors of the order of the outputs
-      let err = 0;
-      let scale = 0;
-      for (let i = 0; i < got.length; ++i) {
-        err = Math.max(err, Math.abs(got[i] - want[i]));
-        scale = Math.max(scale, Math.abs(want[i]));
-      }
-      expect(err / scale).toBeLessThan(0.02);
+      expect(maxRelativeError(got, want)).toBeLessThan(0.02);
       for (const t of [w, weight, x, ref, wGpu, fwGpu, xGpu, y]) t.dispose();
     }
   });

@@ -3,6 +3,7 @@
 // quantization error; its buffers go through state dicts; nothing leaks.
 import { describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
+import { maxRelativeError } from './helpers';
 
 describe('QuantizedLinear', () => {
   it('fromLinear: forward equals w4a8Linear, is close to the float layer, and keeps bias and dtype options', () => {
@@ -21,14 +22,9 @@ describe('QuantizedLinear', () => {
     const ref = kiln.noGrad(() => lin.forward(x));
     const got = y.dataSync() as Float32Array;
     const want = ref.dataSync() as Float32Array;
-    let err = 0;
-    let scale = 0;
-    for (let i = 0; i < got.length; ++i) {
-      err = Math.max(err, Math.abs(got[i] - want[i]));
-      scale = Math.max(scale, Math.abs(want[i]));
-    }
-    expect(err / scale).toBeLessThan(0.08);
-    expect(err / scale).toBeGreaterThan(0); // it is quantized
+    const rel = maxRelativeError(got, want);
+    expect(rel).toBeLessThan(0.08);
+    expect(rel).toBeGreaterThan(0); // it is quantized
     const q16 = new kiln.quant.QuantizedLinear(kiln.quant.quantizeWeightInt4(lin.weight), null);
     const y16 = q16.forward(x);
     expect(y16.dtype).toBe('bfloat16');

@@ -5,6 +5,7 @@
 // a stated bound of the float model's; it generates; it frees what it allocates.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
+import { maxRelativeError } from './helpers';
 
 const CFG = { vocabSize: 256, dim: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 256, seed: 11 };
 const EVAL = { batchSize: 8, ctx: 32, batches: 8 } as const;
@@ -46,13 +47,7 @@ describe('quantizeModel', () => {
     const tokens = calibration[1];
     const want = logits(model, tokens);
     const got = logits(smoothed, tokens);
-    let maxErr = 0;
-    let maxAbs = 0;
-    for (let i = 0; i < want.length; ++i) {
-      maxErr = Math.max(maxErr, Math.abs(got[i] - want[i]));
-      maxAbs = Math.max(maxAbs, Math.abs(want[i]));
-    }
-    expect(maxErr).toBeLessThan(1e-4 * maxAbs);
+    expect(maxRelativeError(got, want)).toBeLessThan(1e-4);
     smoothed.dispose();
     // the RoPE-aware pre-scale folded into W_q / W_k (pair- and GQA-consistent) leaves q . k unchanged
     const rotated = kiln.quant.quantizeModel(model, calibration, { quantizeWeights: false, ropeScaling: true });
@@ -60,9 +55,7 @@ describe('quantizeModel', () => {
     expect(Math.max(...info.map((a) => a.muMax / a.muMin))).toBeGreaterThan(1.5);
     expect(info.every((a) => a.kExponents === null && !a.fp8Queries)).toBe(true);
     const got2 = logits(rotated, tokens);
-    let maxErr2 = 0;
-    for (let i = 0; i < want.length; ++i) maxErr2 = Math.max(maxErr2, Math.abs(got2[i] - want[i]));
-    expect(maxErr2).toBeLessThan(1e-4 * maxAbs);
+    expect(maxRelativeError(got2, want)).toBeLessThan(1e-4);
     rotated.dispose();
     // the float model itself was not touched
     expect(Array.from(model.blocks.at(0).attnNorm.weight.dataSync() as Float32Array)).toEqual(Array.from(g0));
